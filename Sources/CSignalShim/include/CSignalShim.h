@@ -1,0 +1,201 @@
+// CSignalShim: the C half of SignalCore.
+//
+// Everything that can run in signal-handler context lives in C, behind this header. Swift sees plain structs
+// and functions only: Swift 6 cannot import `_Atomic` fields, so counters are read through the `static inline`
+// accessors below, which compile to one plain load on x86_64 and arm64.
+//
+// Each function says where it may run:
+//   ASYNC-SIGNAL-SAFE          may run in a signal handler (and anywhere else);
+//   NOT SAFE: setup only       start/stop/watch paths, called with the engine's setup lock held (Swift side);
+//   NOT SAFE: any thread       ordinary thread context, never a handler.
+#ifndef CSIGNAL_SHIM_H
+#define CSIGNAL_SHIM_H
+
+#ifdef __linux__
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Signals are numbered 1...64 on Linux (_NSIG - 1). Slot 0 of the per-signal tables is unused.
+#define CSIGNAL_MAX_SIGNO 64
+#define CSIGNAL_SLOTS 65
+
+/// Largest record ring the engine can be started with (records, a power of two).
+#define CSIGNAL_RING_MAX_CAPACITY 65536
+
+/// Which route recorded a delivery.
+enum {
+    CSIGNAL_ROUTE_WAITER = 0,   ///< dequeued by the wait thread's sigwaitinfo
+    CSIGNAL_ROUTE_HANDLER = 1,  ///< ran the fallback sigaction handler on some other thread
+};
+
+/// One delivery, as the kernel described it in its siginfo_t.
+typedef struct csignal_record {
+    uint64_t sequence;      ///< 1, 2, 3, ... in ring order across all signals
+    int64_t time_ns;        ///< CLOCK_MONOTONIC when the recorder saw it
+    uint64_t value_ptr;     ///< si_value.sival_ptr
+    int32_t signo;
+    int32_t code;           ///< si_code (SI_USER, SI_QUEUE, SI_TKILL, SI_KERNEL, ...)
+    int32_t pid;            ///< si_pid of the sender
+    uint32_t uid;           ///< si_uid of the sender
+    int32_t value_int;      ///< si_value.sival_int
+    int32_t route;          ///< CSIGNAL_ROUTE_*
+    int32_t tid;            ///< thread that recorded it (the wait thread, or the interrupted thread)
+    int32_t reserved;
+} csignal_record;
+
+/// Per-signal counters. Every field only ever grows while the process lives.
+typedef struct csignal_counts {
+    uint64_t delivered;     ///< every delivery the kernel made to us (= via_waiter + via_handler)
+    uint64_t via_waiter;
+    uint64_t via_handler;
+    uint64_t dropped;       ///< deliveries counted but not recorded because the ring was full
+} csignal_counts;
+
+/// Counter storage, one cache line per signal so that recorders on different signals never share a line.
+/// Declared here only for the inline accessors below; Swift never touches it directly.
+typedef struct csignal_counter_line {
+    uint64_t delivered;
+    uint64_t via_waiter;
+    uint64_t via_handler;
+    uint64_t dropped;
+    uint64_t pad[4];
+} csignal_counter_line;
+extern csignal_counter_line csignal_counter_table[128];
+
+/// Deliveries of `signo` so far. One relaxed atomic load: the poll path.
+/// Out-of-range numbers read a slot that never counts (index masked to the table, slots 65...127 stay 0).
+/// ASYNC-SIGNAL-SAFE.
+static inline uint64_t csignal_delivered(int signo) {
+    return __atomic_load_n(&csignal_counter_table[(unsigned)signo & 127u].delivered, __ATOMIC_RELAXED);
+}
+
+/// All counters of one signal. Each field is read atomically; the four are not one snapshot.
+/// ASYNC-SIGNAL-SAFE.
+static inline csignal_counts csignal_get_counts(int signo) {
+    const csignal_counter_line *line = &csignal_counter_table[(unsigned)signo & 127u];
+    csignal_counts c;
+    c.delivered = __atomic_load_n(&line->delivered, __ATOMIC_RELAXED);
+    c.via_waiter = __atomic_load_n(&line->via_waiter, __ATOMIC_RELAXED);
+    c.via_handler = __atomic_load_n(&line->via_handler, __ATOMIC_RELAXED);
+    c.dropped = __atomic_load_n(&line->dropped, __ATOMIC_RELAXED);
+    return c;
+}
+
+// MARK: - Signal numbers (libc's view at run time)
+
+/// SIGRTMIN and SIGRTMAX as the running glibc defines them (glibc keeps 32 and 33 for itself).
+int csignal_rtmin(void);
+int csignal_rtmax(void);
+/// The engine's own real-time signal (mask spreading and waking the wait thread): SIGRTMAX.
+int csignal_internal_signo(void);
+
+// MARK: - Engine (NOT SAFE: setup only)
+
+/// Called on the wait thread (ordinary thread context, never a handler) after it recorded one or more
+/// deliveries, or after the handler route asked it to look. `context` is what csignal_engine_start got.
+typedef void (*csignal_notify_fn)(void *context);
+
+typedef struct csignal_start_options {
+    uint32_t ring_capacity;       ///< power of two, 2...CSIGNAL_RING_MAX_CAPACITY
+    uint32_t batch_limit;         ///< deliveries dequeued per wake-up before notifying (>= 1)
+    csignal_notify_fn notify;     ///< may be NULL: then nobody is told, records wait for csignal_ring_pop
+    void *notify_context;
+} csignal_start_options;
+
+/// Starts the engine: installs the internal signal's handler, creates the wait thread (named "signalcore").
+/// Watches nothing yet: follow with csignal_engine_watch. Returns 0, or an errno value with *failed_call set.
+int csignal_engine_start(const csignal_start_options *options, const char **failed_call);
+
+/// Adds signals (bit n-1 = signal n) to the watched set: installs the fallback handler (saving the previous
+/// disposition), blocks them in every thread, tells the wait thread. Returns 0 or an errno value.
+int csignal_engine_watch(uint64_t mask, const char **failed_call);
+
+/// Removes signals: restores each previous disposition, takes them out of the wait set, unblocks them in
+/// every thread (a delivery still pending then meets the restored disposition). Returns 0 or an errno value.
+int csignal_engine_unwatch(uint64_t mask, const char **failed_call);
+
+/// Unwatches everything, stops and joins the wait thread, restores the internal signal's disposition.
+int csignal_engine_stop(const char **failed_call);
+
+bool csignal_engine_running(void);
+uint64_t csignal_engine_watched(void);
+/// Kernel thread id of the wait thread, or 0.
+pid_t csignal_engine_waiter_tid(void);
+
+// MARK: - Mask spreading (NOT SAFE: setup only)
+
+typedef struct csignal_spread_result {
+    uint32_t passes;           ///< passes over /proc/self/task
+    uint32_t signalled;        ///< threads that were asked to change their mask
+    uint32_t unreachable;      ///< threads that block the internal signal and lack part of the change
+    uint32_t timed_out;        ///< threads that did not answer in time (usually: exited meanwhile)
+} csignal_spread_result;
+
+/// Blocks `block_mask` and unblocks `unblock_mask` in every thread of the process but the wait thread.
+int csignal_spread_mask(uint64_t block_mask, uint64_t unblock_mask, csignal_spread_result *result);
+/// Result of the most recent spread done by watch/unwatch/stop.
+csignal_spread_result csignal_last_spread(void);
+
+// MARK: - Records
+
+/// Takes up to `max` records out of the ring, oldest first. Returns how many.
+/// Single consumer: callers serialise (the Swift engine holds its lock). NOT SAFE: any thread.
+uint32_t csignal_ring_pop(csignal_record *out, uint32_t max);
+/// Records written but not yet popped (approximate while producers run). ASYNC-SIGNAL-SAFE.
+uint64_t csignal_ring_pending(void);
+/// Records dropped because the ring was full, all signals together. ASYNC-SIGNAL-SAFE.
+uint64_t csignal_ring_dropped_total(void);
+
+// MARK: - Audit (NOT SAFE: any thread)
+
+typedef struct csignal_thread_report {
+    int32_t tid;
+    int32_t is_waiter;
+    uint64_t blocked;          ///< SigBlk, bit n-1 = signal n
+    uint64_t voluntary_switches;
+    char name[20];
+} csignal_thread_report;
+
+/// Reads /proc/self/task/*/status. Fills up to `max` reports; returns the number of threads found
+/// (which may exceed `max`), or -errno.
+int csignal_audit(csignal_thread_report *out, int max);
+/// Reads one thread's status. Returns 0 or -errno.
+int csignal_thread_status(pid_t tid, csignal_thread_report *out);
+
+// MARK: - Dispositions and sending (NOT SAFE: any thread)
+
+enum { CSIGNAL_DISP_DEFAULT = 0, CSIGNAL_DISP_IGNORE = 1, CSIGNAL_DISP_HANDLER = 2 };
+
+/// Current disposition of `signo`: CSIGNAL_DISP_*, or -errno.
+int csignal_disposition(int signo);
+/// Is the handler installed for `signo` SignalCore's fallback handler?
+bool csignal_is_engine_handler(int signo);
+/// Sends to one thread of this process (tgkill). Returns 0 or errno.
+int csignal_tgkill(pid_t tid, int signo);
+/// Queues `signo` with `value` to one thread of this process (rt_tgsigqueueinfo). Returns 0 or errno.
+int csignal_tg_sigqueue(pid_t tid, int signo, int value);
+pid_t csignal_gettid(void);
+
+// MARK: - Test hooks
+
+/// When set, the fallback handler deliberately overwrites errno before returning through its errno guard,
+/// so a test can prove the guard restores it. ASYNC-SIGNAL-SAFE.
+void csignal_test_set_clobber_errno(bool on);
+/// Install a plain counting handler for `signo` (a "foreign" handler for restore tests).
+int csignal_test_install_counting_handler(int signo);
+uint64_t csignal_test_counting_handler_hits(void);
+bool csignal_test_is_counting_handler(int signo);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // __linux__
+#endif // CSIGNAL_SHIM_H

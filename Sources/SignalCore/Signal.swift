@@ -1,0 +1,139 @@
+import CSignalShim
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A signal number, with the names Linux gives them.
+///
+/// `Signal` is a plain wrapper over the C number: any number can be represented, and the places that act on a
+/// signal (``SignalEngine/start(watching:configuration:)``, ``SignalDispositions``, ``SignalSender``) validate it
+/// and throw a ``SignalError`` naming what is wrong.
+public struct Signal: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The C signal number.
+    public let rawValue: CInt
+
+    /// Wraps a C signal number without validating it.
+    @inlinable
+    public init(rawValue: CInt) { self.rawValue = rawValue }
+
+    /// Wraps a C signal number without validating it.
+    @inlinable
+    public init(_ number: CInt) { self.rawValue = number }
+
+    public static func < (lhs: Signal, rhs: Signal) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public static let sighup = Signal(SIGHUP)
+    public static let sigint = Signal(SIGINT)
+    public static let sigquit = Signal(SIGQUIT)
+    public static let sigill = Signal(SIGILL)
+    public static let sigtrap = Signal(SIGTRAP)
+    public static let sigabrt = Signal(SIGABRT)
+    public static let sigbus = Signal(SIGBUS)
+    public static let sigfpe = Signal(SIGFPE)
+    public static let sigkill = Signal(SIGKILL)
+    public static let sigusr1 = Signal(SIGUSR1)
+    public static let sigsegv = Signal(SIGSEGV)
+    public static let sigusr2 = Signal(SIGUSR2)
+    public static let sigpipe = Signal(SIGPIPE)
+    public static let sigalrm = Signal(SIGALRM)
+    public static let sigterm = Signal(SIGTERM)
+    public static let sigchld = Signal(SIGCHLD)
+    public static let sigcont = Signal(SIGCONT)
+    public static let sigstop = Signal(SIGSTOP)
+    public static let sigtstp = Signal(SIGTSTP)
+    public static let sigttin = Signal(SIGTTIN)
+    public static let sigttou = Signal(SIGTTOU)
+    public static let sigurg = Signal(SIGURG)
+    public static let sigxcpu = Signal(SIGXCPU)
+    public static let sigxfsz = Signal(SIGXFSZ)
+    public static let sigvtalrm = Signal(SIGVTALRM)
+    public static let sigprof = Signal(SIGPROF)
+    public static let sigwinch = Signal(SIGWINCH)
+    public static let sigio = Signal(SIGIO)
+    public static let sigpwr = Signal(SIGPWR)
+    public static let sigsys = Signal(SIGSYS)
+
+    /// SIGRTMIN as the running C library defines it (glibc keeps 32 and 33 for itself, so usually 34).
+    public static var realtimeMinimum: Signal { Signal(csignal_rtmin()) }
+    /// SIGRTMAX as the running C library defines it (64 on Linux).
+    public static var realtimeMaximum: Signal { Signal(csignal_rtmax()) }
+    /// The real-time signal SignalCore uses internally (SIGRTMAX): it cannot be watched or changed.
+    public static var engineInternal: Signal { Signal(csignal_internal_signo()) }
+
+    /// The real-time signal SIGRTMIN + `offset`. Not validated: an offset past SIGRTMAX gives a number that the
+    /// engine refuses with ``SignalError/outOfRange(_:)``.
+    public static func realtime(_ offset: Int) -> Signal {
+        Signal(csignal_rtmin() + CInt(truncatingIfNeeded: offset))
+    }
+
+    /// Whether this is a real-time signal (SIGRTMIN...SIGRTMAX).
+    public var isRealtime: Bool { rawValue >= csignal_rtmin() && rawValue <= csignal_rtmax() }
+
+    /// "SIGTERM", "SIGRTMIN+3", or "SIG42" for numbers without a name.
+    public var description: String {
+        if rawValue >= 1, rawValue < Signal.standardNames.count { return "SIG" + Signal.standardNames[Int(rawValue)] }
+        let rtmin = csignal_rtmin()
+        if rawValue == rtmin { return "SIGRTMIN" }
+        if rawValue > rtmin, rawValue <= csignal_rtmax() { return "SIGRTMIN+\(rawValue - rtmin)" }
+        return "SIG\(rawValue)"
+    }
+
+    /// Names without the "SIG" prefix, indexed by number (Linux, x86_64 and arm64).
+    static let standardNames: [String] = [
+        "0", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE",
+        "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM",
+        "PROF", "WINCH", "IO", "PWR", "SYS",
+    ]
+
+    /// Parses "SIGTERM", "TERM", "term", "15", "SIGRTMIN+2", "RTMIN", "RTMAX-1". Returns nil for anything else.
+    public init?(name: String) {
+        var text = name.uppercased()
+        if let number = CInt(text) {
+            self.init(number)
+            return
+        }
+        if text.hasPrefix("SIG") { text.removeFirst(3) }
+        if let index = Signal.standardNames.firstIndex(of: text), index > 0 {
+            self.init(CInt(index))
+            return
+        }
+        func offset(after prefix: String) -> CInt? {
+            guard text.hasPrefix(prefix) else { return nil }
+            let rest = text.dropFirst(prefix.count)
+            if rest.isEmpty { return 0 }
+            return CInt(rest)  // "+2" and "-1" both parse
+        }
+        if let delta = offset(after: "RTMIN") {
+            self.init(csignal_rtmin() + delta)
+        } else if let delta = offset(after: "RTMAX") {
+            self.init(csignal_rtmax() + delta)
+        } else {
+            return nil
+        }
+    }
+
+    /// Checks that the engine may watch this signal; throws the case that says why not.
+    public func validateWatchable() throws(SignalError) {
+        try validateCatchable()
+        switch rawValue {
+        case SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS: throw .synchronous(self)
+        default: break
+        }
+    }
+
+    /// Range, uncatchable, reserved and internal checks shared by watching and disposition changes.
+    func validateCatchable() throws(SignalError) {
+        try validateNumber()
+        if rawValue == SIGKILL || rawValue == SIGSTOP { throw .uncatchable(self) }
+        if rawValue >= 32, rawValue < csignal_rtmin() { throw .reservedByLibc(self) }
+        if rawValue == csignal_internal_signo() { throw .engineInternal(self) }
+    }
+
+    /// 1...SIGRTMAX.
+    func validateNumber() throws(SignalError) {
+        guard rawValue >= 1, rawValue <= csignal_rtmax() else { throw .outOfRange(rawValue) }
+    }
+}

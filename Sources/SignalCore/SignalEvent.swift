@@ -1,0 +1,74 @@
+import CSignalShim
+
+/// One delivery of a signal, as the kernel described it, recorded by SignalCore's C recorder.
+public struct SignalEvent: Sendable, Hashable, CustomStringConvertible {
+    /// Which path recorded the delivery.
+    public enum Route: Int32, Sendable, Hashable {
+        /// The wait thread took it from the kernel's queue with sigwaitinfo: the normal case.
+        case waitThread = 0
+        /// The fallback handler ran on another thread (one that had the signal unblocked).
+        case handler = 1
+    }
+
+    public var signal: Signal
+    /// `si_code`: how it was sent (see ``SignalEvent/Code``).
+    public var code: CInt
+    /// `si_pid`: the sender's process id (0 when the kernel sent it).
+    public var senderPID: CInt
+    /// `si_uid`: the sender's real user id.
+    public var senderUID: UInt32
+    /// `si_value.sival_int` (meaningful for `sigqueue`).
+    public var value: CInt
+    /// `si_value.sival_ptr`, as an integer.
+    public var pointerValue: UInt64
+    /// CLOCK_MONOTONIC, in nanoseconds, when the recorder saw the delivery.
+    public var monotonicNanoseconds: Int64
+    public var route: Route
+    /// Position in the recorder's ring: 1, 2, 3, ... for one engine run, across all signals.
+    public var sequence: UInt64
+    /// Kernel thread id of the thread that recorded it.
+    public var threadID: CInt
+
+    /// Well-known `si_code` values.
+    public enum Code {
+        public static let user: CInt = 0  // SI_USER: kill, raise
+        public static let kernel: CInt = 0x80  // SI_KERNEL
+        public static let queue: CInt = -1  // SI_QUEUE: sigqueue
+        public static let timer: CInt = -2  // SI_TIMER
+        public static let tkill: CInt = -6  // SI_TKILL: tgkill, pthread_kill
+    }
+
+    init(_ record: csignal_record) {
+        signal = Signal(record.signo)
+        code = record.code
+        senderPID = record.pid
+        senderUID = record.uid
+        value = record.value_int
+        pointerValue = record.value_ptr
+        monotonicNanoseconds = record.time_ns
+        route = Route(rawValue: record.route) ?? .handler
+        sequence = record.sequence
+        threadID = record.tid
+    }
+
+    public init(
+        signal: Signal, code: CInt = Code.user, senderPID: CInt = 0, senderUID: UInt32 = 0, value: CInt = 0,
+        pointerValue: UInt64 = 0, monotonicNanoseconds: Int64 = 0, route: Route = .waitThread,
+        sequence: UInt64 = 0, threadID: CInt = 0
+    ) {
+        self.signal = signal
+        self.code = code
+        self.senderPID = senderPID
+        self.senderUID = senderUID
+        self.value = value
+        self.pointerValue = pointerValue
+        self.monotonicNanoseconds = monotonicNanoseconds
+        self.route = route
+        self.sequence = sequence
+        self.threadID = threadID
+    }
+
+    public var description: String {
+        "\(signal) #\(sequence) from pid \(senderPID) code \(code) value \(value) via \(route)"
+    }
+}

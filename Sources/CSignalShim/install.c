@@ -356,3 +356,18 @@ int csignal_audit(csignal_thread_report *out, int max) {
     free(threads.tids);
     return found;
 }
+
+int csignal_test_errno_roundtrip(int signo, int value) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    pid_t pid = getpid(), tid = (pid_t)syscall(SYS_gettid);
+    errno = value;
+    // The signal is unblocked in this thread and sent to it alone: the kernel runs the handler on the way back
+    // from this system call, before the next instruction. syscall() leaves errno alone when it succeeds.
+    syscall(SYS_tgkill, pid, tid, signo);
+    int after = errno;
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    return after;
+}

@@ -23,6 +23,7 @@
 
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 csignal_counter_line csignal_counter_table[128] __attribute__((aligned(64)));
@@ -88,10 +89,11 @@ void csignal_record_delivery(int signo, const siginfo_t *info, int route) {
     record.uid = info->si_uid;
     record.value_int = info->si_value.sival_int;
     record.route = route;
-    record.tid = 0;
     record.reserved = 0;
     if (route == CSIGNAL_ROUTE_WAITER) {
         record.tid = atomic_load_explicit(&csignal_waiter_tid_value, memory_order_relaxed);
+    } else {
+        record.tid = (int32_t)syscall(SYS_gettid);  // the raw system call: no lock, no errno unless it fails
     }
 
     if (!ring_push(&record)) {

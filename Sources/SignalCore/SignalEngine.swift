@@ -86,7 +86,7 @@ public final class SignalEngine: Sendable {
     /// changed.
     public func start(watching signals: SignalSet, configuration: Configuration = Configuration()) throws(SignalError) {
         try configuration.validate()
-        for signal in signals { try signal.validateWatchable() }
+        try signals.validateWatchable()
         try setup.withLock { (current: inout Configuration?) throws(SignalError) in
             if current != nil || csignal_engine_running() { throw .alreadyRunning }
             var options = csignal_start_options()
@@ -134,7 +134,7 @@ public final class SignalEngine: Sendable {
 
     /// Adds signals to a running engine.
     public func watch(_ signals: SignalSet) throws(SignalError) {
-        for signal in signals { try signal.validateWatchable() }
+        try signals.validateWatchable()
         try setup.withLock { (current: inout Configuration?) throws(SignalError) in
             guard current != nil else { throw .notRunning }
             var failed: UnsafePointer<CChar>? = nil
@@ -145,7 +145,7 @@ public final class SignalEngine: Sendable {
 
     /// Stops watching signals: restores each one's previous disposition and unblocks it again.
     public func unwatch(_ signals: SignalSet) throws(SignalError) {
-        for signal in signals { try signal.validateNumber() }
+        if let number = signals.rejectedNumber { throw .outOfRange(number) }
         try setup.withLock { (current: inout Configuration?) throws(SignalError) in
             guard current != nil else { throw .notRunning }
             var failed: UnsafePointer<CChar>? = nil

@@ -4,6 +4,9 @@ public struct SignalSet: SetAlgebra, Hashable, Sendable, Sequence, ExpressibleBy
 {
     /// Bit n-1 stands for signal n.
     public private(set) var mask: UInt64
+    /// The first number inserted that no signal set can hold (outside 1...64), kept so that the engine can
+    /// refuse the set with ``SignalError/outOfRange(_:)`` instead of silently watching less.
+    public private(set) var rejectedNumber: CInt?
 
     public init() { mask = 0 }
     public init(mask: UInt64) { self.mask = mask }
@@ -32,6 +35,7 @@ public struct SignalSet: SetAlgebra, Hashable, Sendable, Sequence, ExpressibleBy
     @discardableResult
     public mutating func insert(_ newMember: Signal) -> (inserted: Bool, memberAfterInsert: Signal) {
         let bit = SignalSet.bit(newMember)
+        if bit == 0, rejectedNumber == nil { rejectedNumber = newMember.rawValue }
         let inserted = bit != 0 && mask & bit == 0
         mask |= bit
         return (inserted, newMember)
@@ -49,12 +53,25 @@ public struct SignalSet: SetAlgebra, Hashable, Sendable, Sequence, ExpressibleBy
         insert(newMember).inserted ? nil : newMember
     }
 
-    public func union(_ other: SignalSet) -> SignalSet { SignalSet(mask: mask | other.mask) }
+    public func union(_ other: SignalSet) -> SignalSet {
+        var result = self
+        result.formUnion(other)
+        return result
+    }
     public func intersection(_ other: SignalSet) -> SignalSet { SignalSet(mask: mask & other.mask) }
     public func symmetricDifference(_ other: SignalSet) -> SignalSet { SignalSet(mask: mask ^ other.mask) }
-    public mutating func formUnion(_ other: SignalSet) { mask |= other.mask }
+    public mutating func formUnion(_ other: SignalSet) {
+        mask |= other.mask
+        if rejectedNumber == nil { rejectedNumber = other.rejectedNumber }
+    }
     public mutating func formIntersection(_ other: SignalSet) { mask &= other.mask }
     public mutating func formSymmetricDifference(_ other: SignalSet) { mask ^= other.mask }
+
+    /// Throws ``SignalError/outOfRange(_:)`` for a rejected number, then validates each member for watching.
+    func validateWatchable() throws(SignalError) {
+        if let number = rejectedNumber { throw .outOfRange(number) }
+        for signal in self { try signal.validateWatchable() }
+    }
 
     public var count: Int { mask.nonzeroBitCount }
     public var isEmpty: Bool { mask == 0 }

@@ -1,1 +1,203 @@
+import SignalCore
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Pure value types: no process state is touched, so these run in this process.
+@Suite struct SignalValueTests {
+    @Test func names() {
+        #expect(Signal.sigterm.description == "SIGTERM")
+        #expect(Signal.sighup.description == "SIGHUP")
+        #expect(Signal.realtimeMinimum.description == "SIGRTMIN")
+        #expect(Signal.realtime(3).description == "SIGRTMIN+3")
+        #expect(Signal(99).description == "SIG99")
+        #expect(Signal(name: "TERM") == .sigterm)
+        #expect(Signal(name: "sigusr1") == .sigusr1)
+        #expect(Signal(name: "15") == .sigterm)
+        #expect(Signal(name: "SIGRTMIN+2") == .realtime(2))
+        #expect(Signal(name: "RTMAX-1") == Signal(Signal.realtimeMaximum.rawValue - 1))
+        #expect(Signal(name: "SIGNOPE") == nil)
+    }
+
+    @Test func realtimeRangeFollowsLibc() {
+        #expect(Signal.realtimeMinimum.rawValue == 34)  // glibc keeps 32 and 33
+        #expect(Signal.realtimeMaximum.rawValue == 64)
+        #expect(Signal.realtime(0).isRealtime)
+        #expect(!Signal.sigusr1.isRealtime)
+        #expect(!SignalSet.realtime.contains(.engineInternal))
+        #expect(SignalSet.realtime.count == 30)
+    }
+
+    @Test func setAlgebra() {
+        var set: SignalSet = [.sigterm, .sigint]
+        #expect(set.contains(.sigterm))
+        #expect(!set.contains(.sighup))
+        #expect(set.count == 2)
+        set.insert(.sighup)
+        #expect(Array(set) == [.sighup, .sigint, .sigterm])
+        set.remove(.sigint)
+        #expect(set == [.sighup, .sigterm])
+        #expect(set.union([.sigusr1]).count == 3)
+        #expect(set.description == "[SIGHUP, SIGTERM]")
+        let bad: SignalSet = [.sigusr1, Signal(70)]
+        #expect(bad.count == 1)
+        #expect(bad.rejectedNumber == 70)
+    }
+
+    @Test func errorsNameTheCallAndErrno() {
+        let error = SignalError.system(call: "sigaction", errno: EINVAL)
+        #expect(error.description == "sigaction: Invalid argument (errno: 22)")
+        #expect(error.errno == EINVAL)
+        #expect(SignalError.uncatchable(.sigkill).description == "SIGKILL cannot be caught, blocked or ignored")
+    }
+}
+
+/// Engine scenarios, each in its own helper process (signal state is process-global).
+@Suite struct EngineScenarioTests {
+    @Test func roundTripSeenExactlyOnceWithSenderAndCode() throws {
+        let helper = try HelperProcess(["roundtrip"])
+        try helper.waitForLine(startingWith: "READY")
+        #expect(kill(helper.pid, SIGUSR1) == 0)
+        let exit = try helper.finish()
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.failures.isEmpty, "\(helper.failures)")
+        let v = helper.values
+        #expect(v["signal"] == "\(SIGUSR1)")
+        #expect(v["pid"] == "\(getpid())")
+        #expect(v["uid"] == "\(getuid())")
+        #expect(v["code"] == "0")  // SI_USER: sent with kill
+        #expect(v["route"] == "waitThread")
+        #expect(v["blocking_extra"] == "0")
+        #expect(v["async_count"] == "1")
+        #expect(v["delivered"] == "1")
+        #expect(v["via_waiter"] == "1")
+        #expect(v["via_handler"] == "0")
+    }
+
+    @Test func tenThousandQueuedRealtimeSignalsArriveInOrder() throws {
+        let n = 10_000
+        let helper = try HelperProcess(["rt-order", "\(n)"])
+        try helper.waitForLine(startingWith: "READY")
+        let deadline = ContinuousClock.now + .seconds(60)
+        var retries = 0
+        for value in 1...n {
+            retries += try queueSignal(Signal.realtimeMinimum.rawValue, to: helper.pid, value: CInt(value), deadline: deadline)
+        }
+        let exit = try helper.finish()
+        #expect(exit == .exited(0), "\(helper.lines)")
+        print("rt-order: sent \(n), EAGAIN retries \(retries), child says: \(helper.lines.last ?? "")")
+        #expect(helper.int("received") == n)
+        #expect(helper.int("first_out_of_order") == -1)
+        #expect(helper.int("delivered") == n)
+        #expect(helper.int("dropped") == 0)
+        #expect(helper.int("subscription_dropped") == 0)
+    }
+
+    @Test func startBlocksEveryPreexistingThreadButTheWaitThread() throws {
+        let (helper, exit) = try HelperProcess.run(["audit"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        let threads = helper.lines.filter { $0.hasPrefix("thread ") }
+        print("audit:\n" + helper.lines.joined(separator: "\n"))
+        #expect(helper.int("threads_before")! >= 7)  // main + 3 pthreads + pool and Dispatch workers
+        #expect(threads.count == helper.int("threads_before")! + 1)  // + the wait thread
+        let waiters = threads.filter { $0.contains("waiter=1") }
+        #expect(waiters.count == 1)
+        #expect(waiters.first?.contains("name=signalcore") == true)
+        #expect(threads.filter { $0.contains("waiter=0") }.allSatisfy { $0.contains("blocked=1") })
+        #expect(helper.int("delivered") == 20)
+        #expect(helper.int("via_waiter") == 20)
+        #expect(helper.int("via_handler") == 0)
+    }
+
+    @Test func deliveryForcedOntoAnotherThreadTakesTheHandlerRoute() throws {
+        let (helper, exit) = try HelperProcess.run(["handler-route"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.value("route") == "handler")
+        #expect(helper.value("tid") == helper.value("thread_tid"))
+        #expect(helper.value("pid") == helper.value("own_pid"))
+        #expect(helper.int("code") == -6)  // SI_TKILL
+        #expect(helper.int("delivered") == 1)
+        #expect(helper.int("via_handler") == 1)
+        #expect(helper.int("via_waiter") == 0)
+    }
+
+    @Test func handlerPreservesErrno() throws {
+        let (helper, exit) = try HelperProcess.run(["errno"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.int("errno_before") == Int(ERANGE))
+        #expect(helper.int("errno_after") == Int(ERANGE))
+        #expect(helper.int("via_handler") == 1)
+    }
+
+    @Test func stopRestoresDispositionsAndMasksAndStartWorksAgain() throws {
+        let (helper, exit) = try HelperProcess.run(["restore"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.failures.isEmpty, "\(helper.failures)")
+        #expect(helper.passes.count == 3 * 9)
+        #expect(helper.int("foreign_hits") == 1)
+    }
+
+    @Test func badInputIsRefusedAndChangesNothing() throws {
+        let (helper, exit) = try HelperProcess.run(["bad-input"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.failures.isEmpty, "\(helper.failures)")
+        #expect(helper.passes.count == 14 + 1 + 4 + 2 + 2 + 14 + 2 + 3 + 1)
+        #expect(helper.lines.last == "done")
+    }
+
+    @Test func fullRingCountsDropsAndCountersStayExact() throws {
+        let n = 100
+        let helper = try HelperProcess(["overflow", "\(n)"])
+        try helper.waitForLine(startingWith: "READY")
+        let deadline = ContinuousClock.now + .seconds(30)
+        for value in 1...n { try queueSignal(Signal.realtimeMinimum.rawValue, to: helper.pid, value: CInt(value), deadline: deadline) }
+        let exit = try helper.finish()
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.int("records") == 16)
+        #expect(helper.value("values") == (1...16).map(String.init).joined(separator: ","))
+        #expect(helper.int("delivered") == n)
+        #expect(helper.int("dropped") == n - 16)
+        #expect(helper.int("total_dropped") == n - 16)
+    }
+
+    @Test func idleWaitThreadDoesNotWakeUp() throws {
+        let (helper, exit) = try HelperProcess.run(["idle", "3"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        print("idle: \(helper.lines.last ?? "")")
+        #expect(helper.int("wakeups") == 0)
+    }
+
+    @Test func independentAsyncSubscribersAndCancellation() throws {
+        let (helper, exit) = try HelperProcess.run(["subscribers"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.int("subscriptions") == 3)
+        #expect(helper.lines.contains("a=[10, 10, 10] b=[10, 10, 12, 10] c=[12]"))
+        #expect(helper.value("cancelled_task") == "ended")
+        #expect(helper.int("subscriptions_after") == 0)
+    }
+
+    @Test func blockingWaitTimesOutAndReceives() throws {
+        let (helper, exit) = try HelperProcess.run(["blocking-wait"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.value("timeout_result") == "none")
+        #expect(helper.int("waited_ms")! >= 300)
+        #expect(helper.int("signal") == Int(SIGUSR1))
+    }
+
+    @Test func watchAndUnwatchOnARunningEngine() throws {
+        let (helper, exit) = try HelperProcess.run(["watch-running"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.failures.isEmpty, "\(helper.failures)")
+        #expect(helper.passes.count == 8)
+    }
+
+    @Test func pollCountsNewDeliveries() throws {
+        let (helper, exit) = try HelperProcess.run(["poll"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.failures.isEmpty, "\(helper.failures)")
+        #expect(helper.int("first_poll") == 5)
+        #expect(helper.int("second_poll") == 0)
+    }
+}

@@ -192,6 +192,9 @@ void csignal_test_set_clobber_errno(bool on);
 int csignal_test_install_counting_handler(int signo);
 uint64_t csignal_test_counting_handler_hits(void);
 bool csignal_test_is_counting_handler(int signo);
+/// Unblocks `signo` in the calling thread, sets errno to `value`, sends `signo` to this thread (the handler runs
+/// before the send returns), blocks it again and returns errno as the handler left it.
+int csignal_test_errno_roundtrip(int signo, int value);
 
 #ifdef __cplusplus
 }

@@ -51,6 +51,7 @@ pid_t cstress_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 #define RETRY_EAGAIN(call)                                                   \
     do {                                                                     \
         int64_t deadline = 0;                                                \
+        unsigned streak = 0;                                                 \
         for (;;) {                                                           \
             if ((call) == 0) return 0;                                       \
             if (errno != EAGAIN) return errno;                               \
@@ -58,7 +59,8 @@ pid_t cstress_gettid(void) { return (pid_t)syscall(SYS_gettid); }
             if (deadline == 0) deadline = now + timeout_ns;                  \
             else if (now > deadline) return EAGAIN;                          \
             (*retries)++;                                                    \
-            sched_yield();                                                   \
+            if (++streak >= 16) cstress_sleep_ns(50000);                     \
+            else sched_yield();                                              \
         }                                                                    \
     } while (0)
 

@@ -95,7 +95,7 @@ final class Child {
             let left = deadline - monotonicNow()
             if left <= 0 { return false }
             var p = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
-            let r = poll(&p, 1, CInt(min(left / 1_000_000 + 1, 1000)))
+            let r = Glibc.poll(&p, 1, CInt(min(left / 1_000_000 + 1, 1000)))
             if r < 0 && errno != EINTR { return false }
             if r <= 0 { continue }
             var buffer = [UInt8](repeating: 0, count: 65536)
@@ -108,6 +108,17 @@ final class Child {
             }
             return true
         }
+    }
+
+    /// The exit status if the child has ended (reaps it), without waiting.
+    func poll() -> Status? {
+        if status == nil {
+            var raw: CInt = 0
+            if waitpid(pid, &raw, WNOHANG) == pid {
+                status = (raw & 0x7f) == 0 ? .exited((raw >> 8) & 0xff) : .signalled(raw & 0x7f)
+            }
+        }
+        return status
     }
 
     /// Waits for the exit until `deadline`; kills the child if it is still running then.

@@ -27,6 +27,10 @@ struct Run: ParsableCommand {
     @Option(help: "Each sender sends a standard signal after every N real-time ones (0: only in the handshake).")
     var standardEvery = 4
     @Option(help: "Signals per second per sender (0: flat out).") var rate: Double = 0
+    @Option(help: ArgumentHelp(
+        "Real-time signals each sender may have in flight (sent, not yet taken); 0: no limit.",
+        discussion: "With no limit the senders fill the kernel's queue (ulimit -i) and retry on EAGAIN. A deep queue of mixed real-time signals is slow to drain in the kernel itself: each dequeue walks the pending list."))
+    var window = 512
     @Option(help: "Worker threads in the target that take thread-directed signals.") var workers = 2
     @Option(help: "Churn threads in the target: each keeps creating short-lived threads that allocate.") var churn = 1
     @Option(help: "Allocations per short-lived churn thread.") var churnAllocations = 2000
@@ -44,6 +48,8 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        // A child that died must not take us with it when we write to its stdin.
+        signal(SIGPIPE, SIG_IGN)
         let started = monotonicNow()
         let deadline = started + Int64(timeout * 1e9)
         let directory = "/tmp/signalcore-stress-\(getpid())"
@@ -76,7 +82,7 @@ struct Run: ParsableCommand {
             senderProcesses.append(try Child(name: "sender \(id)", [
                 me, "sender", "--id", "\(id)", "--target", info["pid"] ?? "0", "--waiter", info["waiter"] ?? "0",
                 "--workers", info["workers"] ?? "", "--count", "\(share)", "--standard-every", "\(standardEvery)",
-                "--rate", "\(rate)", threadDirected ? "--thread-directed" : "--no-thread-directed", "--shm", directory + "/shared",
+                "--rate", "\(rate)", "--window", "\(window)", threadDirected ? "--thread-directed" : "--no-thread-directed", "--shm", directory + "/shared",
             ]))
         }
         var scans = [Int](repeating: 0, count: senders)
@@ -91,7 +97,7 @@ struct Run: ParsableCommand {
                     if fields(line)["error"] != "0" { problems.append("\(s.name): \(line)") }
                     break
                 }
-                if monotonicNow() >= deadline || s.wait(deadline: 0) != .exited(0) && s.status != nil {
+                if monotonicNow() >= deadline || s.poll() != nil {
                     problems.append("\(s.name) did not finish its main phase (\(s.status.map { "\($0)" } ?? "hang"))")
                     break
                 }

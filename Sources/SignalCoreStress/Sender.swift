@@ -19,6 +19,8 @@ struct Sender: ParsableCommand {
     @Option(help: "A standard signal after every N real-time ones (0: none).") var standardEvery = 4
     @Option(help: "Signals per second (0: flat out).") var rate: Double = 0
     @Flag(inversion: .prefixedNo, help: "Also send to the wait thread and the workers.") var threadDirected = true
+    @Option(help: "Real-time signals this sender may have in flight (sent, not yet taken by the target); 0: no limit.")
+    var window = 512
     @Option var shm: String
     @Option(help: "Seconds one send may keep meeting EAGAIN, and one marker may stay unconfirmed.") var timeout: Double = 60
 
@@ -65,6 +67,19 @@ struct Sender: ParsableCommand {
         let start = monotonicNow()
         for i in 0..<count {
             if rate > 0 { cstress_sleep_ns(start + Int64(Double(i) / rate * 1e9) - monotonicNow()) }
+            if window > 0, UInt64(sequence) >= cstress_taken(page, CInt(id)) + UInt64(window) {
+                // Back-pressure: the target publishes what it took in steps of 64, so wait until we are
+                // inside the window again (bounded).
+                let waitDeadline = monotonicNow() + timeoutNs
+                while UInt64(sequence) >= cstress_taken(page, CInt(id)) + UInt64(window) {
+                    if monotonicNow() > waitDeadline {
+                        sendError = ETIMEDOUT
+                        break
+                    }
+                    cstress_sleep_ns(20_000)
+                }
+                if sendError != 0 { break }
+            }
             var err = queue(realtimeStreams[i % realtimeStreams.count], marker: false)
             if err == 0, standardEvery > 0, (i + 1) % standardEvery == 0 {
                 err = send(standardStreams[(i / standardEvery) % standardStreams.count])
@@ -109,10 +124,8 @@ struct Sender: ParsableCommand {
                     sendError = err
                     break
                 }
-                let destination = stream.thread.map { "\($0)" } ?? "p"
                 handshakes.append(StressHandshake(signal: stream.signal, destination: stream.thread.map { .thread($0) } ?? .process,
                                                   preMarker: pre, postMarker: post))
-                _ = destination
             }
         }
         let std = standardSent.map { "\($0.key):\($0.value)" }.joined(separator: ",")

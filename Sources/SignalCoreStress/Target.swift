@@ -42,14 +42,19 @@ struct Target: ParsableCommand {
         let consumer = Thread {
             var batch: [StressRecord] = []
             batch.reserveCapacity(4096)
+            var taken = [UInt64](repeating: 0, count: StressValue.maxSenders)
             func take(_ event: SignalEvent) {
                 let n = consumed.add(1, ordering: .relaxed).newValue
                 if loseEvery > 0, n % loseEvery == 0 { return }  // deliberately lossy (checker self-test)
                 batch.append(StressRecord(sequence: event.sequence, signal: event.signal.rawValue, code: event.code,
                                           value: event.value, threadID: event.threadID))
-                if event.signal.rawValue >= rtmin, let v = StressValue(raw: event.value), v.marker {
-                    flush()
-                    cstress_set_marker_seen(page, CInt(v.sender), UInt64(v.sequence))
+                if event.signal.rawValue >= rtmin, let v = StressValue(raw: event.value) {
+                    taken[v.sender] += 1
+                    if taken[v.sender] & 63 == 0 { cstress_set_taken(page, CInt(v.sender), taken[v.sender]) }
+                    if v.marker {
+                        flush()
+                        cstress_set_marker_seen(page, CInt(v.sender), UInt64(v.sequence))
+                    }
                 }
             }
             func flush() {

@@ -24,6 +24,8 @@ typedef struct cstress_shared {
     uint64_t retries[CSTRESS_MAX_SENDERS];        ///< sender i: EAGAIN retries so far
     uint64_t marker_seen[CSTRESS_MAX_SENDERS];    ///< target: latest marker sequence seen from sender i
     uint64_t records_seen;                        ///< target: records its consumer took so far
+    uint64_t pad[7];
+    uint64_t taken[CSTRESS_MAX_SENDERS];          ///< target: real-time records taken from sender i
 } cstress_shared;
 
 cstress_shared *cstress_map(const char *path, int create);
@@ -32,13 +34,16 @@ static inline void cstress_store(uint64_t *p, uint64_t v) { __atomic_store_n(p, 
 /// Per-sender fields by index (Swift cannot index an imported C array).
 static inline uint64_t cstress_marker_seen(cstress_shared *s, int i) { return cstress_load(&s->marker_seen[i & 31]); }
 static inline void cstress_set_marker_seen(cstress_shared *s, int i, uint64_t v) { cstress_store(&s->marker_seen[i & 31], v); }
+static inline uint64_t cstress_taken(cstress_shared *s, int i) { return cstress_load(&s->taken[i & 31]); }
+static inline void cstress_set_taken(cstress_shared *s, int i, uint64_t v) { cstress_store(&s->taken[i & 31], v); }
 static inline uint64_t cstress_sent(cstress_shared *s, int i) { return cstress_load(&s->sent[i & 31]); }
 static inline void cstress_set_sent(cstress_shared *s, int i, uint64_t v) { cstress_store(&s->sent[i & 31], v); }
 static inline uint64_t cstress_retries(cstress_shared *s, int i) { return cstress_load(&s->retries[i & 31]); }
 static inline void cstress_set_retries(cstress_shared *s, int i, uint64_t v) { cstress_store(&s->retries[i & 31], v); }
 
 /// Sends with retry on EAGAIN (the kernel's queue of pending signals is full: RLIMIT_SIGPENDING). Each retry
-/// yields the CPU first and is counted in *retries; gives up with EAGAIN after `timeout_ns` without success.
+/// yields the CPU first (after 16 in a row, sleeps 50 µs instead, so that spinning senders do not starve the
+/// target on a small machine) and is counted in *retries; gives up with EAGAIN after `timeout_ns` without success.
 /// Return 0 or the errno of the failed call.
 int cstress_kill(pid_t pid, int signo, uint64_t *retries, int64_t timeout_ns);
 int cstress_sigqueue(pid_t pid, int signo, int value, uint64_t *retries, int64_t timeout_ns);

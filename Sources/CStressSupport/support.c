@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,11 @@ void cstress_sleep_ns(int64_t ns) {
     if (ns <= 0) return;
     struct timespec ts = {ns / 1000000000, ns % 1000000000};
     while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {}
+}
+
+int cstress_set_sigpending_limit(uint64_t limit) {
+    struct rlimit r = {limit, limit};
+    return setrlimit(RLIMIT_SIGPENDING, &r) == 0 ? 0 : errno;
 }
 
 int cstress_rtmin(void) { return SIGRTMIN; }

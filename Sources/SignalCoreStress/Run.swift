@@ -31,6 +31,8 @@ struct Run: ParsableCommand {
         "Real-time signals each sender may have in flight (sent, not yet taken); 0: no limit.",
         discussion: "With no limit the senders fill the kernel's queue (ulimit -i) and retry on EAGAIN. A deep queue of mixed real-time signals is slow to drain in the kernel itself: each dequeue walks the pending list."))
     var window = 512
+    @Option(help: "Lower RLIMIT_SIGPENDING (ulimit -i) for the target and the senders to this many, so that the kernel's queue fills quickly.")
+    var sigpendingLimit: Int?
     @Option(help: "Worker threads in the target that take thread-directed signals.") var workers = 2
     @Option(help: "Churn threads in the target: each keeps creating short-lived threads that allocate.") var churn = 1
     @Option(help: "Allocations per short-lived churn thread.") var churnAllocations = 2000
@@ -58,6 +60,11 @@ struct Run: ParsableCommand {
             unlink(directory + "/shared")
             unlink(directory + "/records")
             rmdir(directory)
+        }
+        if let sigpendingLimit {
+            // Children inherit the limit. The kernel counts pending signals per user, across processes.
+            let err = cstress_set_sigpending_limit(UInt64(sigpendingLimit))
+            if err != 0 { throw ValidationError("setrlimit(RLIMIT_SIGPENDING): errno \(err)") }
         }
         guard let page = cstress_map(directory + "/shared", 1) else { throw ValidationError("cannot create the shared page") }
         let me = Run.executablePath()

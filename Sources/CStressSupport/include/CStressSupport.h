@@ -51,6 +51,9 @@ int cstress_tgkill(pid_t pid, pid_t tid, int signo, uint64_t *retries, int64_t t
 /// rt_tgsigqueueinfo with si_code SI_QUEUE, our pid and uid, and `value`: a sigqueue aimed at one thread.
 int cstress_tgsigqueue(pid_t pid, pid_t tid, int signo, int value, uint64_t *retries, int64_t timeout_ns);
 
+/// Sets RLIMIT_SIGPENDING (soft and hard) for this process and the children it starts. Returns 0 or errno.
+int cstress_set_sigpending_limit(uint64_t limit);
+
 int64_t cstress_now_ns(void);
 void cstress_sleep_ns(int64_t ns);
 int cstress_rtmin(void);

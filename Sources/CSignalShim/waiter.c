@@ -75,6 +75,9 @@ void csignal_wake_waiter(void) {
     }
 }
 
+/// ASYNC-SIGNAL-SAFE.
+void csignal_engine_poke(void) { csignal_wake_waiter(); }
+
 static void build_wait_set(sigset_t *set) {
     sigemptyset(set);
     uint64_t mask = atomic_load_explicit(&csignal_watched_mask, memory_order_acquire);

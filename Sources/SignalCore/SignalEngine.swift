@@ -73,8 +73,13 @@ public final class SignalEngine: Sendable {
     private nonisolated(unsafe) let scratch: UnsafeMutablePointer<csignal_record>
     private static let scratchCount = 256
 
+    /// Runs tasks that prefer it on the wait thread: the lowest-latency way to await signals.
+    /// See ``WaitThreadExecutor``.
+    public let executor: WaitThreadExecutor
+
     private init() {
         scratch = .allocate(capacity: SignalEngine.scratchCount)
+        executor = WaitThreadExecutor()
     }
 
     // MARK: Lifecycle
@@ -92,12 +97,11 @@ public final class SignalEngine: Sendable {
             var options = csignal_start_options()
             options.ring_capacity = UInt32(configuration.ringCapacity)
             options.batch_limit = UInt32(configuration.batchLimit)
-            if configuration.delivery == .automatic {
-                options.notify = { context in
-                    Unmanaged<SignalEngine>.fromOpaque(context!).takeUnretainedValue().pump()
-                }
-                options.notify_context = Unmanaged.passUnretained(self).toOpaque()
+            options.notify = { context in
+                Unmanaged<SignalEngine>.fromOpaque(context!).takeUnretainedValue().waitThreadNotified()
             }
+            options.notify_context = Unmanaged.passUnretained(self).toOpaque()
+            automaticDelivery.store(configuration.delivery == .automatic, ordering: .releasing)
             var failed: UnsafePointer<CChar>? = nil
             var err = csignal_engine_start(&options, &failed)
             if err == EALREADY { throw .alreadyRunning }
@@ -109,19 +113,24 @@ public final class SignalEngine: Sendable {
                 throw .system(call: String(cString: failed!), errno: err)
             }
             current = configuration
+            executor.open()
         }
     }
 
     /// Stops the engine: restores every watched signal's previous disposition and the threads' masks, then
     /// stops and joins the wait thread. Records still in the ring are handed to subscriptions first; then
     /// every subscription ends. A delivery still pending in the kernel meets the restored disposition.
+    /// Throws `system(call: "pthread_join", errno: EDEADLK)` when called on the wait thread itself (from a task
+    /// running on ``executor``): the wait thread cannot join itself.
     public func stop() throws(SignalError) {
+        if csignal_gettid() == csignal_engine_waiter_tid() { throw .system(call: "pthread_join", errno: EDEADLK) }
         try setup.withLock { (current: inout Configuration?) throws(SignalError) in
             guard let configuration = current else { throw .notRunning }
             var failed: UnsafePointer<CChar>? = nil
             let err = csignal_engine_stop(&failed)
             if err != 0 { throw .system(call: String(cString: failed!), errno: err) }
             current = nil
+            executor.close()
             if configuration.delivery == .automatic { pump() }
             let ended = state.withLock { state in
                 let all = state.subscribers
@@ -194,6 +203,15 @@ public final class SignalEngine: Sendable {
             }
             return events
         }
+    }
+
+    /// Whether the wait thread hands records to subscriptions (automatic delivery).
+    private let automaticDelivery = Atomic<Bool>(false)
+
+    /// The wait thread's call after each batch (ordinary thread context, never a signal handler).
+    func waitThreadNotified() {
+        if automaticDelivery.load(ordering: .acquiring) { pump() }
+        executor.runQueued()
     }
 
     /// Hands every record in the ring to the subscriptions whose set contains its signal.

@@ -341,6 +341,33 @@ case "poll":
     say("first_poll=\(first) second_poll=\(second)")
     must { try engine.stop() }
 
+// A task that prefers the engine's executor is resumed on the wait thread itself.
+case "executor":
+    must { try engine.start(watching: [.sigusr1]) }
+    guard let waiter = engine.waitThreadID else { fail("no wait thread") }
+    runAsync {
+        await withTaskExecutorPreference(engine.executor) {
+            let events = engine.events(for: [.sigusr1])
+            var threads: [pid_t] = []
+            var iterator = events.makeAsyncIterator()
+            for _ in 0..<3 {
+                let sender = HelperThread { _ in _ = try? SignalSender.raise(.sigusr1) }
+                guard await iterator.next() != nil else { fail("sequence ended early") }
+                threads.append(csignal_gettid())
+                sender.join()
+            }
+            say("resumed_on=\(threads.map(String.init).joined(separator: ",")) waiter=\(waiter)")
+        }
+    }
+    must { try engine.stop() }
+    // After stop, a task with the preference still runs (on the global executor).
+    runAsync {
+        await withTaskExecutorPreference(engine.executor) {
+            await Task.yield()
+            say("after_stop_ran=1")
+        }
+    }
+
 default:
     fail("unknown scenario \(scenario)")
 }

@@ -200,4 +200,12 @@ import Glibc
         #expect(helper.int("first_poll") == 5)
         #expect(helper.int("second_poll") == 0)
     }
+
+    @Test func executorResumesTasksOnTheWaitThread() throws {
+        let (helper, exit) = try HelperProcess.run(["executor"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        let waiter = try #require(helper.value("waiter"))
+        #expect(helper.value("resumed_on") == [waiter, waiter, waiter].joined(separator: ","))
+        #expect(helper.int("after_stop_ran") == 1)
+    }
 }

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 _Atomic uint64_t csignal_watched_mask = 0;
+static _Thread_local bool on_wait_thread = false;
+bool csignal_on_wait_thread(void) { return on_wait_thread; }
 _Atomic pid_t csignal_waiter_tid_value = 0;
 _Atomic pid_t csignal_own_pid = 0;
 
@@ -90,6 +92,7 @@ static void build_wait_set(sigset_t *set) {
 static void *waiter_main(void *unused) {
     (void)unused;
     pthread_setname_np(pthread_self(), "signalcore");
+    on_wait_thread = true;
     atomic_store_explicit(&csignal_waiter_tid_value, (pid_t)syscall(SYS_gettid), memory_order_release);
     atomic_store_explicit(&waiter_started, 1, memory_order_release);
     csignal_futex_wake(&waiter_started);

@@ -41,19 +41,20 @@ public final class WaitThreadExecutor: TaskExecutor, Sendable {
         }
         // On the wait thread (a continuation resumed while it hands records over) the jobs run when that hand-over
         // returns; from any other thread the wait thread must be woken to run them.
-        if csignal_gettid() != csignal_engine_waiter_tid() { csignal_engine_poke() }
+        if !csignal_on_wait_thread() { csignal_engine_poke() }
     }
 
-    /// Runs the queued jobs (and the jobs they enqueue, up to a bound). Called on the wait thread.
+    /// Jobs taken out of the queue and being run. Touched only by the thread that holds the wait role (one at a
+    /// time), so it needs no lock; swapping it with the queue's array keeps both buffers allocated.
+    private nonisolated(unsafe) var running: [UnownedJob] = []
+
+    /// Runs the queued jobs (and the jobs they enqueue, up to a bound). Called by the thread in the wait role.
     func runQueued() {
         for _ in 0..<64 {
-            let jobs = queue.withLock { queue -> [UnownedJob] in
-                let taken = queue.jobs
-                queue.jobs.removeAll(keepingCapacity: true)
-                return taken
-            }
-            if jobs.isEmpty { return }
-            for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            queue.withLock { swap(&$0.jobs, &running) }
+            if running.isEmpty { return }
+            for job in running { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            running.removeAll(keepingCapacity: true)
         }
         // Still more: let the wait thread look at the kernel first, then come back.
         csignal_engine_poke()

@@ -128,6 +128,8 @@ bool csignal_engine_running(void);
 uint64_t csignal_engine_watched(void);
 /// Kernel thread id of the wait thread, or 0.
 pid_t csignal_engine_waiter_tid(void);
+/// Whether the calling thread is the engine's wait thread (a thread-local flag: no system call).
+bool csignal_on_wait_thread(void);
 /// Asks the wait thread to call the notify function soon (coalesced with other requests).
 /// ASYNC-SIGNAL-SAFE; callable from any thread.
 void csignal_engine_poke(void);

@@ -211,7 +211,7 @@ csignal_spread_result csignal_last_spread(void) { return last_spread; }
 
 // --- watch / unwatch -----------------------------------------------------------------------------------------
 
-int csignal_engine_watch(uint64_t mask, const char **failed_call) {
+static int engine_watch(uint64_t mask, const char **failed_call) {
     *failed_call = "csignal_engine_watch";
     if (!csignal_engine_running()) return ESRCH;
     for (int s = 1; s <= CSIGNAL_MAX_SIGNO; s++)
@@ -256,7 +256,7 @@ int csignal_engine_watch(uint64_t mask, const char **failed_call) {
     return err;
 }
 
-int csignal_engine_unwatch(uint64_t mask, const char **failed_call) {
+static int engine_unwatch(uint64_t mask, const char **failed_call) {
     *failed_call = "csignal_engine_unwatch";
     if (!csignal_engine_running()) return ESRCH;
     mask &= csignal_engine_watched();
@@ -283,6 +283,26 @@ int csignal_engine_unwatch(uint64_t mask, const char **failed_call) {
     err = csignal_spread_mask(0, mask & ~blocked_before_watch, &result);
     if (err != 0) *failed_call = "opendir(/proc/self/task)";
     return err;
+}
+
+/// Runs a setup operation with the wait role taken back from any borrower.
+static int with_role_reclaimed(int (*operation)(uint64_t, const char **), uint64_t mask, const char **failed_call) {
+    int err = csignal_role_reclaim();
+    if (err != 0) {
+        *failed_call = "csignal_role_reclaim";
+    } else {
+        err = operation(mask, failed_call);
+    }
+    csignal_role_release();
+    return err;
+}
+
+int csignal_engine_watch(uint64_t mask, const char **failed_call) {
+    return with_role_reclaimed(engine_watch, mask, failed_call);
+}
+
+int csignal_engine_unwatch(uint64_t mask, const char **failed_call) {
+    return with_role_reclaimed(engine_unwatch, mask, failed_call);
 }
 
 // --- dispositions and sending --------------------------------------------------------------------------------

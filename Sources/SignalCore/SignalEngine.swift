@@ -208,7 +208,11 @@ public final class SignalEngine: Sendable {
     /// Whether the wait thread hands records to subscriptions (automatic delivery).
     private let automaticDelivery = Atomic<Bool>(false)
 
-    /// The wait thread's call after each batch (ordinary thread context, never a signal handler).
+    /// Whether the role holder hands records to subscriptions (automatic delivery while running).
+    var deliversAutomatically: Bool { automaticDelivery.load(ordering: .acquiring) }
+
+    /// The role holder's call after each batch: the wait thread, or a thread that borrowed its role in
+    /// ``SignalSubscription/next(timeout:)``. Ordinary thread context, never a signal handler.
     func waitThreadNotified() {
         if automaticDelivery.load(ordering: .acquiring) { pump() }
         executor.runQueued()

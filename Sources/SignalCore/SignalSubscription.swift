@@ -1,3 +1,4 @@
+import CSignalShim
 import Synchronization
 
 #if canImport(Glibc)
@@ -20,6 +21,8 @@ public final class SignalSubscription: @unchecked Sendable {
     private var head = 0
     private var closed = false
     private var dropped: UInt64 = 0
+    /// Ring sequence of an event ``next(timeout:)`` already returned directly (0: none).
+    private var skippedSequence: UInt64 = 0
     var id: UInt64 = 0
 
     init(signals: SignalSet, limit: Int, engine: SignalEngine) {
@@ -53,6 +56,10 @@ public final class SignalSubscription: @unchecked Sendable {
     func enqueue(_ event: SignalEvent) {
         locked {
             if closed { return }
+            if event.sequence == skippedSequence {
+                skippedSequence = 0
+                return
+            }
             if buffer.count - head >= limit {
                 dropped += 1
                 return
@@ -74,19 +81,44 @@ public final class SignalSubscription: @unchecked Sendable {
     }
 
     /// The next event, waiting up to `timeout`. Nil on timeout, or when the subscription ended and is empty.
+    ///
+    /// While it waits, the calling thread borrows the wait thread's role when it can (no other thread borrows
+    /// it, and the engine delivers automatically): the kernel then wakes this thread directly, and it records
+    /// and hands over deliveries for every subscription, exactly as the wait thread would. Otherwise it sleeps
+    /// until the wait thread hands it an event.
     public func next(timeout: Duration) -> SignalEvent? {
-        let (seconds, attoseconds) = timeout.components
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        var totalNanoseconds = Int64(now.tv_nsec) + attoseconds / 1_000_000_000
-        var deadline = timespec()
-        deadline.tv_sec = now.tv_sec + Int(seconds) + Int(totalNanoseconds / 1_000_000_000)
-        totalNanoseconds %= 1_000_000_000
-        deadline.tv_nsec = Int(totalNanoseconds)
+        let deadline = SignalSubscription.monotonicNanoseconds() &+ SignalSubscription.nanoseconds(timeout)
+        if let event = take() { return event }
+        if let engine, engine.deliversAutomatically, csignal_borrow_begin(SignalSubscription.nanoseconds(timeout)) == 0 {
+            defer { csignal_borrow_end() }
+            // The wait thread hands over what it took before it parked: look before sleeping.
+            if let event = take() { return event }
+            while true {
+                let left = deadline &- SignalSubscription.monotonicNanoseconds()
+                if left <= 0 { return take() }
+                var notify = false
+                var matched = false
+                var record = csignal_record()
+                let result = csignal_borrow_wait(left, signals.mask, &record, &matched, &notify)
+                if matched {
+                    // Ours: return it now. The wait thread hands the ring over when it takes the role back,
+                    // skipping this record for this subscription.
+                    skip(sequence: record.sequence)
+                    return SignalEvent(record)
+                }
+                if notify { engine.waitThreadNotified() }
+                if let event = take() { return event }
+                if result == ETIMEDOUT { return nil }
+                if result == ECANCELED || isClosed { break }
+            }
+        }
+        var until = timespec()
+        until.tv_sec = Int(deadline / 1_000_000_000)
+        until.tv_nsec = Int(deadline % 1_000_000_000)
         return locked {
             while head == buffer.count {
                 if closed { return nil }
-                if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT, head == buffer.count {
+                if pthread_cond_timedwait(condition, mutex, &until) == ETIMEDOUT, head == buffer.count {
                     return nil
                 }
             }
@@ -94,6 +126,33 @@ public final class SignalSubscription: @unchecked Sendable {
             head += 1
             return event
         }
+    }
+
+    private func skip(sequence: UInt64) {
+        guard sequence != 0 else { return }  // dropped from the ring: nobody will hand it over again
+        locked { skippedSequence = sequence }
+    }
+
+    /// The oldest untaken event, without waiting.
+    private func take() -> SignalEvent? {
+        locked {
+            guard head < buffer.count else { return nil }
+            let event = buffer[head]
+            head += 1
+            return event
+        }
+    }
+
+    private static func monotonicNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        if seconds >= Int64.max / 1_000_000_000 { return Int64.max / 2 }
+        return max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     /// Everything that arrived and was not taken yet, oldest first.

@@ -208,4 +208,19 @@ import Glibc
         #expect(helper.value("resumed_on") == [waiter, waiter, waiter].joined(separator: ","))
         #expect(helper.int("after_stop_ran") == 1)
     }
+
+    @Test func blockingWaiterBorrowsTheWaitRoleSafely() throws {
+        let (helper, exit) = try HelperProcess.run(["borrow"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.failures.isEmpty, "\(helper.failures)")
+        #expect(helper.passes.count == 3)
+        #expect(helper.int("a_count") == 4)
+        // Each of A's events is distinct (no duplicate hand-over) and in order.
+        let sequences = (helper.value("a_sequences") ?? "").split(separator: ",").compactMap { Int($0) }
+        #expect(sequences.count == 4 && sequences == sequences.sorted() && Set(sequences).count == 4)
+        // At least the first delivery was taken by A's own thread while it held the wait role.
+        let tids = (helper.value("a_event_tids") ?? "").split(separator: ",").map(String.init)
+        #expect(tids.first == helper.value("a_tid"))
+        #expect(helper.int("stop_ms")! < 5000)
+    }
 }

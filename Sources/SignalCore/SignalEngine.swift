@@ -120,10 +120,11 @@ public final class SignalEngine: Sendable {
     /// Stops the engine: restores every watched signal's previous disposition and the threads' masks, then
     /// stops and joins the wait thread. Records still in the ring are handed to subscriptions first; then
     /// every subscription ends. A delivery still pending in the kernel meets the restored disposition.
-    /// Throws `system(call: "pthread_join", errno: EDEADLK)` when called on the wait thread itself (from a task
-    /// running on ``executor``): the wait thread cannot join itself.
+    ///
+    /// Throws `system(call: "csignal_engine_stop", errno: EDEADLK)` when called by the thread that holds the wait
+    /// role (a task running on ``executor``): the wait thread cannot wait for itself.
     public func stop() throws(SignalError) {
-        if csignal_gettid() == csignal_engine_waiter_tid() { throw .system(call: "pthread_join", errno: EDEADLK) }
+        try refuseOnWaitRole("csignal_engine_stop")
         try setup.withLock { (current: inout Configuration?) throws(SignalError) in
             guard let configuration = current else { throw .notRunning }
             var failed: UnsafePointer<CChar>? = nil
@@ -141,8 +142,14 @@ public final class SignalEngine: Sendable {
         }
     }
 
-    /// Adds signals to a running engine.
+    /// Setup waits for the wait thread's acknowledgement, so the thread holding the wait role cannot do it.
+    private func refuseOnWaitRole(_ call: String) throws(SignalError) {
+        if csignal_on_wait_thread() { throw .system(call: call, errno: EDEADLK) }
+    }
+
+    /// Adds signals to a running engine. Not from a task running on ``executor`` (EDEADLK).
     public func watch(_ signals: SignalSet) throws(SignalError) {
+        try refuseOnWaitRole("csignal_engine_watch")
         try signals.validateWatchable()
         try setup.withLock { (current: inout Configuration?) throws(SignalError) in
             guard current != nil else { throw .notRunning }
@@ -153,7 +160,9 @@ public final class SignalEngine: Sendable {
     }
 
     /// Stops watching signals: restores each one's previous disposition and unblocks it again.
+    /// Not from a task running on ``executor`` (EDEADLK).
     public func unwatch(_ signals: SignalSet) throws(SignalError) {
+        try refuseOnWaitRole("csignal_engine_unwatch")
         if let number = signals.rejectedNumber { throw .outOfRange(number) }
         try setup.withLock { (current: inout Configuration?) throws(SignalError) in
             guard current != nil else { throw .notRunning }

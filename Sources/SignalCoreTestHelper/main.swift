@@ -357,6 +357,13 @@ case "executor":
                 sender.join()
             }
             say("resumed_on=\(threads.map(String.init).joined(separator: ",")) waiter=\(waiter)")
+            // Setup from the wait thread would wait for itself: refused.
+            do {
+                try engine.stop()
+                say("stop_on_wait_thread=accepted")
+            } catch {
+                say("stop_on_wait_thread=\(error.errno ?? 0)")
+            }
         }
     }
     must { try engine.stop() }

@@ -207,6 +207,7 @@ import Glibc
         let waiter = try #require(helper.value("waiter"))
         #expect(helper.value("resumed_on") == [waiter, waiter, waiter].joined(separator: ","))
         #expect(helper.int("after_stop_ran") == 1)
+        #expect(helper.int("stop_on_wait_thread") == Int(EDEADLK))
     }
 
     @Test func blockingWaiterBorrowsTheWaitRoleSafely() throws {

@@ -362,7 +362,7 @@ case "executor":
                 try engine.stop()
                 say("stop_on_wait_thread=accepted")
             } catch {
-                say("stop_on_wait_thread=\(error.errno ?? 0)")
+                say("stop_on_wait_thread=\((error as? SignalError)?.errno ?? 0)")
             }
         }
     }

@@ -56,7 +56,7 @@ public final class SignalEngine: Sendable {
     }
 
     enum Sink {
-        case stream(AsyncStream<SignalEvent>.Continuation, SubscriptionStatistics)
+        case stream(EventChannel)
         case queue(SignalSubscription)
     }
 
@@ -256,12 +256,11 @@ public final class SignalEngine: Sendable {
     /// wait for the consumer; further ones are counted in ``SignalEvents/droppedEvents`` (the engine's counters
     /// stay exact).
     public func events(for signals: SignalSet, bufferingLimit: Int = 4096) -> SignalEvents {
-        let statistics = SubscriptionStatistics()
-        let (stream, continuation) = AsyncStream<SignalEvent>.makeStream(
-            bufferingPolicy: .bufferingOldest(Swift.max(1, bufferingLimit)))
-        let id = add(mask: signals.mask, sink: .stream(continuation, statistics))
-        continuation.onTermination = { [weak self] _ in self?.remove(id: id) }
-        return SignalEvents(stream: stream, statistics: statistics)
+        let channel = EventChannel(limit: Swift.max(1, bufferingLimit))
+        let id = add(mask: signals.mask, sink: .stream(channel))
+        channel.setCancelAction { [weak self] in self?.remove(id: id) }
+        let lifetime = SubscriptionLifetime { [weak self] in self?.remove(id: id) }
+        return SignalEvents(channel: channel, lifetime: lifetime)
     }
 
     /// A subscription for code that is not async: wait with a timeout, or drain in batches.
@@ -329,8 +328,8 @@ public final class SignalEngine: Sendable {
 extension SignalEngine.Sink {
     func deliver(_ event: SignalEvent) {
         switch self {
-        case .stream(let continuation, let statistics):
-            if case .dropped = continuation.yield(event) { statistics.dropped.add(1, ordering: .relaxed) }
+        case .stream(let channel):
+            channel.deliver(event)
         case .queue(let subscription):
             subscription.enqueue(event)
         }
@@ -338,13 +337,8 @@ extension SignalEngine.Sink {
 
     func finish() {
         switch self {
-        case .stream(let continuation, _): continuation.finish()
+        case .stream(let channel): channel.finish()
         case .queue(let subscription): subscription.close()
         }
     }
-}
-
-/// Counters of one subscription.
-final class SubscriptionStatistics: Sendable {
-    let dropped = Atomic<UInt64>(0)
 }

@@ -124,11 +124,11 @@ typedef struct direct_request {
 } direct_request;
 
 /// One batch, for whichever thread holds the wait role: waits for the first delivery (forever when `timeout` is
-/// NULL), records it, then takes what is already pending without sleeping, up to the batch limit. Sets *notify
-/// when something was recorded or a poke arrived. With a `direct` request, the batch ends at the first delivery
-/// the borrower waits for, and a copy of its record goes straight back to it. Returns 0, or the errno of the first
-/// wait (EAGAIN: timed out, EINTR: interrupted).
-static int take_batch(const sigset_t *set, const struct timespec *timeout, uint32_t have_generation,
+/// NULL), records it, then takes what is already pending without sleeping, until `limit` deliveries are
+/// recorded. Sets *notify when something was recorded or a poke arrived. With a `direct` request, the batch ends
+/// at the first delivery the borrower waits for, and a copy of its record goes straight back to it. Returns 0, or
+/// the errno of the first wait (EAGAIN: timed out or nothing pending, EINTR: interrupted).
+static int take_batch(const sigset_t *set, const struct timespec *timeout, uint32_t have_generation, uint32_t limit,
                       bool *notify, direct_request *direct) {
     static const struct timespec zero = {0, 0};
     const int internal = csignal_internal_signo();
@@ -154,7 +154,7 @@ static int take_batch(const sigset_t *set, const struct timespec *timeout, uint3
             *notify = true;
             taken++;
         }
-        if (taken >= batch_limit) break;
+        if (taken >= limit) break;
         if (atomic_load_explicit(&requested_generation, memory_order_acquire) != have_generation) break;
         signo = sigtimedwait(set, &info, &zero);
         if (signo < 0) break;  // EAGAIN: nothing else pending
@@ -199,10 +199,20 @@ static void *waiter_main(void *unused) {
             csignal_futex_wake(&applied_generation);
         }
 
+        // Sleep for the first delivery and hand it over alone: nothing stands between the kernel's wake-up and
+        // Swift but recording it. Then take what queued up meanwhile, in batches, without sleeping.
+        static const struct timespec zero = {0, 0};
         bool notify = false;
-        int err = take_batch(&set, NULL, have_generation, &notify, NULL);
+        int err = take_batch(&set, NULL, have_generation, 1, &notify, NULL);
         if (err != 0 && err != EINTR) CSIGNAL_FATAL("sigwaitinfo failed in the wait thread");
         if (notify && notify_fn != NULL) notify_fn(notify_context);
+        while (err == 0 && !atomic_load_explicit(&stop_requested, memory_order_acquire) &&
+               atomic_load_explicit(&requested_generation, memory_order_acquire) == have_generation &&
+               atomic_load_explicit(&role, memory_order_seq_cst) == ROLE_WAITER) {
+            notify = false;
+            err = take_batch(&set, &zero, have_generation, batch_limit, &notify, NULL);
+            if (notify && notify_fn != NULL) notify_fn(notify_context);
+        }
         if (atomic_load_explicit(&stop_requested, memory_order_acquire)) break;
         if (atomic_load_explicit(&role, memory_order_seq_cst) == ROLE_REQUESTED) lend_role();
     }
@@ -264,7 +274,7 @@ int csignal_borrow_wait(int64_t timeout_ns, uint64_t direct_mask, csignal_record
     build_wait_set(&set);
     struct timespec ts = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
     direct_request direct = {.mask = direct_mask, .record = direct_record, .matched = false};
-    int err = take_batch(&set, &ts, generation, notify, &direct);
+    int err = take_batch(&set, &ts, generation, batch_limit, notify, &direct);
     *matched = direct.matched;
     if (direct.matched) return 0;
     if (atomic_load_explicit(&reclaim_requested, memory_order_seq_cst)) return ECANCELED;

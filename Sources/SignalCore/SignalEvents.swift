@@ -46,23 +46,17 @@ final class SubscriptionLifetime: Sendable {
 /// event waits in a bounded buffer and further ones are counted as dropped.
 final class EventChannel: Sendable {
     private struct State {
-        var buffer: [SignalEvent] = []
-        var head = 0
+        var queue: BoundedEventQueue
         var waiting: UnsafeContinuation<SignalEvent?, Never>? = nil
         var finished = false
-        var dropped: UInt64 = 0
     }
 
-    private let limit: Int
     private let state: Mutex<State>
     /// Set once by the engine after registration: what cancellation does besides finishing.
     private let onCancel = Mutex<(@Sendable () -> Void)?>(nil)
 
     init(limit: Int) {
-        self.limit = limit
-        var initial = State()
-        initial.buffer.reserveCapacity(min(limit, 64))
-        state = Mutex(initial)
+        state = Mutex(State(queue: BoundedEventQueue(limit: limit)))
     }
 
     func setCancelAction(_ action: @escaping @Sendable () -> Void) { onCancel.withLock { $0 = action } }
@@ -75,15 +69,7 @@ final class EventChannel: Sendable {
                 state.waiting = nil
                 return waiting
             }
-            if state.buffer.count - state.head >= limit {
-                state.dropped += 1
-                return nil
-            }
-            if state.head > 0, state.head == state.buffer.count {
-                state.buffer.removeAll(keepingCapacity: true)
-                state.head = 0
-            }
-            state.buffer.append(event)
+            state.queue.append(event)
             return nil
         }
         consumer?.resume(returning: event)
@@ -94,12 +80,12 @@ final class EventChannel: Sendable {
         let consumer = state.withLock { state -> UnsafeContinuation<SignalEvent?, Never>? in
             state.finished = true
             defer { state.waiting = nil }
-            return state.head == state.buffer.count ? state.waiting : nil
+            return state.queue.isEmpty ? state.waiting : nil
         }
         consumer?.resume(returning: nil)
     }
 
-    var droppedEvents: UInt64 { state.withLock { $0.dropped } }
+    var droppedEvents: UInt64 { state.withLock { $0.queue.dropped } }
 
     func next() async -> SignalEvent? {
         await withTaskCancellationHandler {
@@ -107,11 +93,7 @@ final class EventChannel: Sendable {
                 let cancelled = Task.isCancelled
                 let immediate = state.withLock { state -> SignalEvent?? in
                     if cancelled { return .some(nil) }
-                    if state.head < state.buffer.count {
-                        let event = state.buffer[state.head]
-                        state.head += 1
-                        return .some(event)
-                    }
+                    if let event = state.queue.popFirst() { return .some(event) }
                     if state.finished { return .some(nil) }
                     precondition(state.waiting == nil, "SignalEvents iterated by two tasks at once")
                     state.waiting = continuation

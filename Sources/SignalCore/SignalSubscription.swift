@@ -13,21 +13,18 @@ public final class SignalSubscription: @unchecked Sendable {
     // @unchecked: every mutable field is guarded by `mutex`, a pthread mutex paired with `condition` (the
     // toolchain's Mutex has no condition variable).
     public let signals: SignalSet
-    private let limit: Int
     private weak var engine: SignalEngine?
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
-    private var buffer: [SignalEvent] = []
-    private var head = 0
+    private var queue: BoundedEventQueue
     private var closed = false
-    private var dropped: UInt64 = 0
     /// Ring sequence of an event ``next(timeout:)`` already returned directly (0: none).
     private var skippedSequence: UInt64 = 0
     var id: UInt64 = 0
 
     init(signals: SignalSet, limit: Int, engine: SignalEngine) {
         self.signals = signals
-        self.limit = limit
+        queue = BoundedEventQueue(limit: limit)
         self.engine = engine
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
@@ -37,7 +34,6 @@ public final class SignalSubscription: @unchecked Sendable {
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
         pthread_cond_init(condition, &attributes)
         pthread_condattr_destroy(&attributes)
-        buffer.reserveCapacity(min(limit, 1024))
     }
 
     deinit {
@@ -60,16 +56,7 @@ public final class SignalSubscription: @unchecked Sendable {
                 skippedSequence = 0
                 return
             }
-            if buffer.count - head >= limit {
-                dropped += 1
-                return
-            }
-            if head > 0, head == buffer.count {
-                buffer.removeAll(keepingCapacity: true)
-                head = 0
-            }
-            buffer.append(event)
-            pthread_cond_signal(condition)
+            if queue.append(event) { pthread_cond_signal(condition) }
         }
     }
 
@@ -116,15 +103,11 @@ public final class SignalSubscription: @unchecked Sendable {
         until.tv_sec = Int(deadline / 1_000_000_000)
         until.tv_nsec = Int(deadline % 1_000_000_000)
         return locked {
-            while head == buffer.count {
+            while queue.isEmpty {
                 if closed { return nil }
-                if pthread_cond_timedwait(condition, mutex, &until) == ETIMEDOUT, head == buffer.count {
-                    return nil
-                }
+                if pthread_cond_timedwait(condition, mutex, &until) == ETIMEDOUT, queue.isEmpty { return nil }
             }
-            let event = buffer[head]
-            head += 1
-            return event
+            return queue.popFirst()
         }
     }
 
@@ -135,12 +118,7 @@ public final class SignalSubscription: @unchecked Sendable {
 
     /// The oldest untaken event, without waiting.
     private func take() -> SignalEvent? {
-        locked {
-            guard head < buffer.count else { return nil }
-            let event = buffer[head]
-            head += 1
-            return event
-        }
+        locked { queue.popFirst() }
     }
 
     private static func monotonicNanoseconds() -> Int64 {
@@ -157,16 +135,11 @@ public final class SignalSubscription: @unchecked Sendable {
 
     /// Everything that arrived and was not taken yet, oldest first.
     public func drain() -> [SignalEvent] {
-        locked {
-            let events = Array(buffer[head...])
-            buffer.removeAll(keepingCapacity: true)
-            head = 0
-            return events
-        }
+        locked { queue.removeAll() }
     }
 
     /// Events lost because the buffer held `bufferingLimit` untaken events.
-    public var droppedEvents: UInt64 { locked { dropped } }
+    public var droppedEvents: UInt64 { locked { queue.dropped } }
 
     /// Whether the subscription ended (cancelled, or the engine stopped).
     public var isClosed: Bool { locked { closed } }

@@ -1,4 +1,4 @@
-import SignalCore
+@testable import SignalCore
 import Testing
 
 #if canImport(Glibc)
@@ -51,6 +51,30 @@ import Glibc
         #expect(error.description == "sigaction: Invalid argument (errno: 22)")
         #expect(error.errno == EINVAL)
         #expect(SignalError.uncatchable(.sigkill).description == "SIGKILL cannot be caught, blocked or ignored")
+    }
+}
+
+@Suite struct BoundedEventQueueTests {
+    @Test func refusesPastTheLimitAndCounts() {
+        var queue = BoundedEventQueue(limit: 3)
+        for i in 1...5 { queue.append(SignalEvent(signal: .sigusr1, value: CInt(i))) }
+        #expect(queue.count == 3)
+        #expect(queue.dropped == 2)
+        #expect(queue.popFirst()?.value == 1)
+        #expect(queue.removeAll().map(\.value) == [2, 3])
+        #expect(queue.isEmpty)
+    }
+
+    @Test func aConsumerThatNeverCatchesUpDoesNotGrowTheStorage() {
+        var queue = BoundedEventQueue(limit: 100)
+        queue.append(SignalEvent(signal: .sigusr1, value: 0))
+        for i in 1...100_000 {
+            queue.append(SignalEvent(signal: .sigusr1, value: CInt(i)))
+            #expect(queue.popFirst()?.value == CInt(i - 1))
+        }
+        #expect(queue.count == 1)
+        #expect(queue.slotsInUse <= 130)
+        #expect(queue.dropped == 0)
     }
 }
 

@@ -147,7 +147,6 @@ int csignal_spread_mask(uint64_t block_mask, uint64_t unblock_mask, csignal_spre
     const int internal = csignal_internal_signo();
     const uint64_t internal_bit = csignal_bit(internal);
     const pid_t self = csignal_gettid();
-    const pid_t pid = getpid();
 
     // Our own thread first, directly.
     sigset_t set;
@@ -184,7 +183,7 @@ int csignal_spread_mask(uint64_t block_mask, uint64_t unblock_mask, csignal_spre
                 if (pass == 0) result->unreachable++;
                 continue;
             }
-            if (syscall(SYS_tgkill, pid, tid, internal) == 0) {
+            if (csignal_poke_thread_patiently(tid) == 0) {
                 sent++;
                 result->signalled++;
                 tid_list_add(&answered, tid);

@@ -30,6 +30,9 @@ void csignal_ring_reset(uint32_t capacity);
 
 /// Asks the wait thread to look at the ring and notify, coalescing requests. ASYNC-SIGNAL-SAFE.
 void csignal_wake_waiter(void);
+/// Sends the internal signal to thread `tid` of this process, retrying up to 5 s while the kernel's real-time
+/// queue is full (EAGAIN). Returns 0 or errno. NOT SAFE: ordinary threads (it sleeps between tries).
+int csignal_poke_thread_patiently(pid_t tid);
 /// Tells the wait thread that the watched set changed and waits until it uses the new set. Setup only.
 int csignal_waiter_apply_watched(void);
 

@@ -82,6 +82,19 @@ static int poke_thread(pid_t tid) {
     return 0;
 }
 
+/// For setup and borrowers, which may wait: retries while the kernel's real-time queue is full (EAGAIN:
+/// RLIMIT_SIGPENDING counts every pending queued signal of this user, other processes' included), up to 5 s.
+/// NOT SAFE: ordinary threads only.
+int csignal_poke_thread_patiently(pid_t tid) {
+    int64_t deadline = csignal_now_ns() + 5000000000LL;
+    for (;;) {
+        int err = poke_thread(tid);
+        if (err != EAGAIN || csignal_now_ns() > deadline) return err;
+        struct timespec pause = {0, 100000};
+        nanosleep(&pause, NULL);
+    }
+}
+
 /// Pokes whichever thread holds the wait role now. ASYNC-SIGNAL-SAFE.
 static int poke_role(void) {
     if (atomic_load_explicit(&role, memory_order_seq_cst) == ROLE_LENT) {
@@ -239,7 +252,8 @@ int csignal_borrow_begin(int64_t timeout_ns) {
     sigaddset(&internal, csignal_internal_signo());
     pthread_sigmask(SIG_BLOCK, &internal, &borrower_saved_mask);
 
-    int err = poke_thread(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire));
+    pid_t waiter = atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire);
+    int err = csignal_poke_thread_patiently(waiter);
     int64_t deadline = csignal_now_ns() + timeout_ns;
     while (err == 0 && atomic_load_explicit(&role, memory_order_seq_cst) == ROLE_REQUESTED) {
         int64_t left = deadline - csignal_now_ns();
@@ -300,7 +314,9 @@ int csignal_role_reclaim(void) {
     for (;;) {
         uint32_t current = atomic_load_explicit(&role, memory_order_seq_cst);
         if (current == ROLE_WAITER) return 0;
-        if (current == ROLE_LENT) poke_thread(atomic_load_explicit(&borrower_tid, memory_order_seq_cst));
+        if (current == ROLE_LENT) {
+            csignal_poke_thread_patiently(atomic_load_explicit(&borrower_tid, memory_order_seq_cst));
+        }
         int64_t left = deadline - csignal_now_ns();
         if (left <= 0) return ETIMEDOUT;
         csignal_futex_wait(&role, current, left < 50000000 ? left : 50000000);
@@ -311,7 +327,8 @@ void csignal_role_release(void) { atomic_fetch_sub_explicit(&reclaim_requested, 
 
 int csignal_waiter_apply_watched(void) {
     uint32_t generation = atomic_fetch_add_explicit(&requested_generation, 1, memory_order_acq_rel) + 1;
-    int err = poke_thread(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire));
+    pid_t waiter = atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire);
+    int err = csignal_poke_thread_patiently(waiter);
     if (err != 0) return err;
     int64_t deadline = csignal_now_ns() + 5000000000LL;
     for (;;) {
@@ -383,7 +400,7 @@ int csignal_engine_stop(const char **failed_call) {
     }
 
     atomic_store_explicit(&stop_requested, true, memory_order_release);
-    err = poke_thread(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire));
+    err = csignal_poke_thread_patiently(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire));
     if (err != 0) {
         *failed_call = "tgkill";
         return err;

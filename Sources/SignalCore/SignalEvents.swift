@@ -88,7 +88,10 @@ final class EventChannel: Sendable {
     var droppedEvents: UInt64 { state.withLock { $0.queue.dropped } }
 
     func next() async -> SignalEvent? {
-        await withTaskCancellationHandler {
+        // Fast path, the common case under load: an event is already waiting. No continuation, no cancellation
+        // handler.
+        if !Task.isCancelled, let event = state.withLock({ $0.queue.popFirst() }) { return event }
+        return await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<SignalEvent?, Never>) in
                 let cancelled = Task.isCancelled
                 let immediate = state.withLock { state -> SignalEvent?? in

@@ -80,19 +80,15 @@ case "sc-await":
 
 // The same loop, with the engine's task executor preferred, so the task resumes on the wait thread.
 case "sc-await-executor":
-    // TODO(bench): SignalEngine.shared.executor is not on main yet. Once it is (git merge main), replace this
-    // mode's body with:
-    //     start()
-    //     let events = engine.events(for: [.sigusr1, rt], bufferingLimit: 1 << 17)
-    //     Task.detached {
-    //         await withTaskExecutorPreference(engine.executor) {
-    //             for await event in events { seen(event) }
-    //         }
-    //     }
-    //     cbench_set_ready(shm)
-    //     park()
-    printError("SKIP: SignalEngine.executor is not available in this build")
-    exit(3)
+    start()
+    let events = engine.events(for: [.sigusr1, rt], bufferingLimit: 1 << 17)
+    Task.detached {
+        await withTaskExecutorPreference(engine.executor) {
+            for await event in events { seen(event) }
+        }
+    }
+    cbench_set_ready(shm)
+    park()
 
 // subscription.next(timeout:) on the main thread.
 case "sc-blocking":
@@ -210,15 +206,26 @@ case "alloc-record":
 
 // Allocations per awaited event (automatic delivery, `for await`), or per blocking next(), in steady state:
 // counted from the 100th to the Nth event of a paced ping-pong.
-case "alloc-await", "alloc-blocking":
+case "alloc-await", "alloc-await-exec", "alloc-blocking":
     guard let mallocs = mallocCounter else { fail("needs LD_PRELOAD=libBenchMallocCounter.so") }
     let warmup = 100
     guard count > warmup else { fail("N must exceed \(warmup)") }
     start(watching: [.sigusr1])
     nonisolated(unsafe) var before: UInt64 = 0
     nonisolated(unsafe) var received = 0
+    // BENCH_TRACE_ALLOCATIONS=1: keep the call stacks of the allocations of events warmup+1...warmup+3 and
+    // print them to stderr at the end (symbolise with the binary: addr2line or gdb).
+    let trace = getenv("BENCH_TRACE_ALLOCATIONS") != nil
+    typealias Toggle = @convention(c) (CInt) -> Void
+    let traceToggle = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "cmalloc_counter_trace").map { unsafeBitCast($0, to: Toggle.self) }
+    let dump = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "cmalloc_counter_dump").map { unsafeBitCast($0, to: Toggle.self) }
     let onEvent: @Sendable (SignalEvent) -> Bool = { event in
         received += 1
+        if trace, received == warmup { traceToggle?(1) }
+        if trace, received == warmup + 3 {
+            traceToggle?(0)
+            dump?(2)
+        }
         if received == warmup { before = mallocs() }
         if received == count {
             let after = mallocs()
@@ -232,6 +239,15 @@ case "alloc-await", "alloc-blocking":
         let events = engine.events(for: [.sigusr1], bufferingLimit: 1 << 12)
         Task.detached {
             for await event in events { if !onEvent(event) { break } }
+        }
+        cbench_set_ready(shm)
+        park()
+    } else if mode == "alloc-await-exec" {
+        let events = engine.events(for: [.sigusr1], bufferingLimit: 1 << 12)
+        Task.detached {
+            await withTaskExecutorPreference(engine.executor) {
+                for await event in events { if !onEvent(event) { break } }
+            }
         }
         cbench_set_ready(shm)
         park()

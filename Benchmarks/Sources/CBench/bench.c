@@ -176,3 +176,27 @@ int64_t cbench_process_cpu_ns(pid_t pid) {
     closedir(dir);
     return total;
 }
+
+int64_t cbench_process_sleeps(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *dir = opendir(path);
+    if (dir == NULL) return -1;
+    int64_t total = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        if (entry->d_name[0] == '.') continue;
+        char file[128];
+        snprintf(file, sizeof file, "/proc/%d/task/%s/status", (int)pid, entry->d_name);
+        FILE *f = fopen(file, "r");
+        if (f == NULL) continue;
+        char line[256];
+        long long n;
+        while (fgets(line, sizeof line, f)) {
+            if (sscanf(line, "voluntary_ctxt_switches: %lld", &n) == 1) total += n;
+        }
+        fclose(f);
+    }
+    closedir(dir);
+    return total;
+}

@@ -36,6 +36,10 @@ struct Bench: ParsableCommand {
     var pythonReceiver = "Benchmarks/Receivers/python_receiver.py"
     @Option(help: "Also write the report here (rewritten after every round).")
     var output: String?
+    @Option(help: "Profiling: a command prefix for every receiver, e.g. \"valgrind --tool=callgrind\" (space-separated).")
+    var wrap: String?
+    @Flag(help: "Skip the cost measurements (poll check, allocations).")
+    var noCosts = false
 
     mutating func run() throws {
         let rounds = rounds ?? (quick ? 1 : 5)
@@ -45,6 +49,10 @@ struct Bench: ParsableCommand {
         if let only {
             let names = Set(only.split(separator: ",").map(String.init))
             kinds = kinds.filter { names.contains($0.name) }
+        }
+        if let wrap {
+            let prefix = wrap.split(separator: " ").map(String.init)
+            for i in kinds.indices { kinds[i].command = prefix + kinds[i].command }
         }
         var report = Report(kinds: kinds, rounds: rounds, samples: samples, flood: flood, pace: paceMicroseconds)
         let started = cbench_now_ns()
@@ -68,7 +76,7 @@ struct Bench: ParsableCommand {
                     Measure.flood(receiver, slot: 0, signal: SIGUSR1, count: flood, queued: false, settle: 0.3))
                 receiver.stop()
             }
-            if kinds.contains(where: { $0.name.hasPrefix("sc-") }) {
+            if !noCosts, kinds.contains(where: { $0.name.hasPrefix("sc-") }) {
                 progress("round \(round + 1)/\(rounds): costs")
                 measureCosts(binDir: binDir, round: round, report: &report)
             }
@@ -104,7 +112,7 @@ struct Bench: ParsableCommand {
         }) {
             report.allocRecord = (mallocs: r[0], delivered: r[1], dropped: r[2])
         }
-        for mode in ["alloc-await", "alloc-blocking"] {
+        for mode in ["alloc-await", "alloc-await-exec", "alloc-blocking"] {
             let n = 2_100
             if let r = run(mode, n, preload: true, results: 1, drive: { receiver in
                 _ = Measure.latency(receiver, samples: n, warmup: 0, paceMicroseconds: 100)

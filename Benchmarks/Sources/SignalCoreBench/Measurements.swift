@@ -9,6 +9,8 @@ struct LatencyResult {
     var p50, p90, p99, p999, max: Double
     var samples: Int
     var timeouts: Int
+    /// Receiver threads going to sleep per ping (each is a wake-up on the path of the next signal).
+    var sleepsPerSignal: Double = .nan
 
     init(_ latencies: [Int64], timeouts: Int) {
         let sorted = latencies.sorted()
@@ -49,7 +51,9 @@ enum Measure {
         var latencies: [Int64] = []
         latencies.reserveCapacity(samples)
         var timeouts = 0
+        var sleeps0: Int64 = 0
         for i in 0..<(samples + warmup) {
+            if i == warmup { sleeps0 = cbench_process_sleeps(receiver.process.pid) }
             cbench_sleep_ns(Int64(paceMicroseconds * 1000 * Double.random(in: 0.5...1.5)))
             var latency: Int64 = 0
             let rc = cbench_ping(receiver.shm, 0, receiver.process.pid, SIGUSR1, CInt(i + 1), 1_000_000_000, &latency)
@@ -61,7 +65,11 @@ enum Measure {
             if rc != 0 { break }
             if i >= warmup { latencies.append(latency) }
         }
-        return LatencyResult(latencies, timeouts: timeouts)
+        var result = LatencyResult(latencies, timeouts: timeouts)
+        if !latencies.isEmpty {
+            result.sleepsPerSignal = Double(cbench_process_sleeps(receiver.process.pid) - sleeps0) / Double(latencies.count + timeouts)
+        }
+        return result
     }
 
     /// Floods `count` signals; waits until user code saw them all, or nothing moved for `settle` seconds.

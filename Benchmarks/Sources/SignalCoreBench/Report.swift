@@ -50,6 +50,14 @@ struct Report {
         return text
     }
 
+    /// Nanoseconds, switching to µs/ms when the number would not fit a column.
+    func ns(_ x: Double) -> String {
+        if x.isNaN || x.isInfinite { return "n/a" }
+        if x >= 1e8 { return f(x / 1e6, 0) + "ms" }
+        if x >= 1e6 { return f(x / 1e3, 0) + "µs" }
+        return f(x, 0)
+    }
+
     func pad(_ s: String, _ width: Int, left: Bool = false) -> String {
         let p = String(repeating: " ", count: max(0, width - s.count))
         return left ? s + p : p + s
@@ -63,7 +71,7 @@ struct Report {
         out.append("")
         out.append("Latency, sender's CLOCK_MONOTONIC right before sigqueue(SIGUSR1) → user code sees it (µs, median over rounds)")
         out.append(pad("receiver", 15, left: true) + pad("p50", 8) + pad("p90", 8) + pad("p99", 8) + pad("p99.9", 8) + pad("max", 9)
-            + pad("p50/floor", 11) + pad("p99/floor", 11) + pad("timeouts", 10))
+            + pad("p50/floor", 11) + pad("p99/floor", 11) + pad("sleeps", 8) + pad("timeouts", 10))
         let floorP50 = lat(Report.floor, \.p50)
         let floorP99 = lat(Report.floor, \.p99)
         for kind in kinds {
@@ -77,8 +85,9 @@ struct Report {
                 + pad(f(lat(kind.name, \.p99) / 1000), 8) + pad(f(lat(kind.name, \.p999) / 1000), 8)
                 + pad(f(lat(kind.name, \.max) / 1000), 9)
                 + pad(f(lat(kind.name, \.p50) / floorP50, 2) + "×", 11) + pad(f(lat(kind.name, \.p99) / floorP99, 2) + "×", 11)
-                + pad("\(timeouts)", 10))
+                + pad(f(lat(kind.name, \.sleepsPerSignal), 2), 8) + pad("\(timeouts)", 10))
         }
+        out.append("  (sleeps = receiver threads that went to sleep per ping: each one is a wake-up on the next signal's path)")
         out.append("")
         out.append("Flood: \(flood) SIGRTMIN by sigqueue (values 1...N) and \(flood) SIGUSR1 by kill, flat out; CPU = receiver's on-CPU time (all threads) per delivery seen")
         out.append(pad("receiver", 15, left: true) + pad("RT seen", 9) + pad("lost", 7) + pad("unordered", 10) + pad("RT k/s", 9)
@@ -93,13 +102,13 @@ struct Report {
                 let unordered = kind.seesValues ? "\(runs.map(\.outOfOrder).max() ?? 0)" : "-"
                 line += pad(f(seen, 0), 9) + pad("\(lost)", 7) + pad(unordered, 10)
                     + pad(f(rt(kind.name, \.perSecond) / 1000, 0), 9) + pad(f(rt(kind.name, \.perSecond) / floorRate, 2), 8)
-                    + pad(f(rt(kind.name, \.cpuPerSignal), 0), 9) + pad(f(rt(kind.name, \.cpuPerSignal) / floorCPU, 2), 8)
+                    + pad(ns(rt(kind.name, \.cpuPerSignal)), 9) + pad(rt(kind.name, \.cpuPerSignal) / floorCPU > 999 ? ">999" : f(rt(kind.name, \.cpuPerSignal) / floorCPU, 2), 8)
                     + pad(f(median(runs.map { Double($0.retries) }), 0), 9)
             } else {
                 line += pad(latency[kind.name] == nil ? "-" : "n/a (no RT)", 9) + String(repeating: " ", count: 59)
             }
             if let runs = usr1Flood[kind.name], !runs.isEmpty {
-                line += pad(f(median(runs.map { Double($0.received) }), 0), 11) + pad(f(median(runs.map(\.cpuPerSignal)), 0), 9)
+                line += pad(f(median(runs.map { Double($0.received) }), 0), 11) + pad(ns(median(runs.map(\.cpuPerSignal))), 9)
             }
             out.append(line)
         }
@@ -116,8 +125,9 @@ struct Report {
         } else {
             out.append("  allocations, recording path: \(notes["alloc-record"] ?? "not measured")")
         }
-        out.append("  allocations per awaited event (for await, paced): \(allocPerEvent["alloc-await"].map { f($0, 2) } ?? (notes["alloc-await"] ?? "n/a")); "
-            + "per blocking next(timeout:): \(allocPerEvent["alloc-blocking"].map { f($0, 2) } ?? (notes["alloc-blocking"] ?? "n/a"))")
+        func allocs(_ mode: String) -> String { allocPerEvent[mode].map { f($0, 2) } ?? (notes[mode] ?? "n/a") }
+        out.append("  allocations per event, steady state (paced): for await \(allocs("alloc-await")), for await on engine.executor "
+            + "\(allocs("alloc-await-exec")), blocking next(timeout:) \(allocs("alloc-blocking"))")
         out.append("")
         out.append("Targets (ratios within this run)")
         out.append(contentsOf: targets())

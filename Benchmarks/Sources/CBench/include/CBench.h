@@ -84,6 +84,10 @@ cbench_flood_result cbench_flood(pid_t pid, int signo, uint64_t count, int queue
 /// Sleeps `ns` nanoseconds (clock_nanosleep, restarted on EINTR).
 void cbench_sleep_ns(int64_t ns);
 
+/// Voluntary context switches (a thread went to sleep: each one is a later wake-up) of every thread of `pid`,
+/// from /proc/PID/task/*/status. -1 on failure.
+int64_t cbench_process_sleeps(pid_t pid);
+
 /// Sum of on-CPU time (ns) of every thread of `pid`, from /proc/PID/task/*/schedstat. -1 on failure.
 int64_t cbench_process_cpu_ns(pid_t pid);
 

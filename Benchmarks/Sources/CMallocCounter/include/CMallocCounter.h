@@ -7,4 +7,8 @@
 #include <stdint.h>
 /// Allocations made so far by every thread of the process.
 uint64_t cmalloc_counter_total(void);
+/// While on, the first 64 allocations keep their call stacks (for cmalloc_counter_dump).
+void cmalloc_counter_trace(int on);
+/// Writes the kept call stacks to `fd` (backtrace_symbols_fd: no allocation).
+void cmalloc_counter_dump(int fd);
 #endif

@@ -6,6 +6,10 @@
 // waits (futex, bounded) for `received` to move: latency = recv_ns - send stamp. Python mirrors the offsets
 // (Benchmarks/Receivers/python_receiver.py); the _Static_asserts in bench.c pin them.
 //
+// Where each function may run: cbench_seen and cbench_seen_many are ASYNC-SIGNAL-SAFE (the C sigaction
+// receiver calls them from its handler: clock_gettime, atomic builtins, the futex system call). Everything
+// else is NOT SAFE: ordinary threads only.
+//
 // Swift 6 cannot import _Atomic fields, so the fields are plain and every access goes through the
 // __atomic builtins in the static inline functions below.
 #ifndef CBENCH_H

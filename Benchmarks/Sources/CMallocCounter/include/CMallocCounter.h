@@ -2,6 +2,7 @@
 // malloc, calloc, realloc, memalign, posix_memalign and aligned_alloc of the process is counted (then served
 // by glibc). A program finds the counter with dlsym(RTLD_DEFAULT, "cmalloc_counter_total"); without the preload
 // the symbol is absent and the program reports that instead of a number.
+// NOT SAFE in a signal handler (nor is the malloc it wraps): ordinary threads only.
 #ifndef CMALLOC_COUNTER_H
 #define CMALLOC_COUNTER_H
 #include <stdint.h>

@@ -141,7 +141,7 @@ final class Child {
     }
 
     func kill() {
-        guard status == nil else { return }
+        guard poll() == nil else { return }  // already ended: keep its real status
         _ = Glibc.kill(pid, SIGKILL)
         var raw: CInt = 0
         while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}

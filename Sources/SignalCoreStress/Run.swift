@@ -31,7 +31,9 @@ struct Run: ParsableCommand {
         "Real-time signals each sender may have in flight (sent, not yet taken); 0: no limit.",
         discussion: "With no limit the senders fill the kernel's queue (ulimit -i) and retry on EAGAIN. A deep queue of mixed real-time signals is slow to drain in the kernel itself: each dequeue walks the pending list."))
     var window = 512
-    @Option(help: "Lower RLIMIT_SIGPENDING (ulimit -i) for the target and the senders to this many, so that the kernel's queue fills quickly.")
+    @Option(help: ArgumentHelp(
+        "Lower the target's RLIMIT_SIGPENDING (ulimit -i) to this many once SignalCore runs, so that the queue fills quickly.",
+        discussion: "The kernel compares the count of signals pending for the whole user (every process of it) with the receiving process's limit."))
     var sigpendingLimit: Int?
     @Option(help: "Worker threads in the target that take thread-directed signals.") var workers = 2
     @Option(help: "Churn threads in the target: each keeps creating short-lived threads that allocate.") var churn = 1
@@ -61,11 +63,6 @@ struct Run: ParsableCommand {
             unlink(directory + "/records")
             rmdir(directory)
         }
-        if let sigpendingLimit {
-            // Children inherit the limit. The kernel counts pending signals per user, across processes.
-            let err = cstress_set_sigpending_limit(UInt64(sigpendingLimit))
-            if err != 0 { throw ValidationError("setrlimit(RLIMIT_SIGPENDING): errno \(err)") }
-        }
         guard let page = cstress_map(directory + "/shared", 1) else { throw ValidationError("cannot create the shared page") }
         let me = Run.executablePath()
         var problems: [String] = []
@@ -74,7 +71,7 @@ struct Run: ParsableCommand {
             me, "target", "--shm", directory + "/shared", "--records", directory + "/records", "--workers", "\(workers)",
             "--churn", "\(churn)", "--churn-allocations", "\(churnAllocations)", "--inject-lose-every", "\(injectLoseEvery)",
             "--timeout", "\(timeout)",
-        ])
+        ] + (sigpendingLimit.map { ["--sigpending-limit", "\($0)"] } ?? []))
         var targetScan = 0
         guard let ready = target.line(startingWith: "READY", deadline: min(deadline, monotonicNow() + 30_000_000_000), scanned: &targetScan)
         else {

@@ -22,6 +22,7 @@ struct Target: ParsableCommand {
     @Option(help: "Allocations per short-lived churn thread.") var churnAllocations = 2000
     @Option(help: "Testing the checker: the consumer throws away every Nth record (0: never).") var injectLoseEvery = 0
     @Option(help: "Seconds to wait for `finish` on stdin.") var timeout: Double = 900
+    @Option(help: "Lower RLIMIT_SIGPENDING to this once the engine runs.") var sigpendingLimit: Int?
 
     func run() throws {
         guard let shared = cstress_map(shm, 0) else { throw ValidationError("cannot map \(shm)") }
@@ -93,6 +94,12 @@ struct Target: ParsableCommand {
         if churn > 0 {
             let err = cstress_churn_start(CInt(churn), CInt(churnAllocations))
             if err != 0 { throw ValidationError("churn threads: errno \(err)") }
+        }
+        if let sigpendingLimit {
+            // After start: the kernel checks the receiving process's limit against the user's whole pending
+            // count, and start's own internal signals must not depend on what other processes have queued.
+            let err = cstress_set_sigpending_limit(UInt64(sigpendingLimit))
+            if err != 0 { throw ValidationError("setrlimit(RLIMIT_SIGPENDING): errno \(err)") }
         }
         let tids = workerIDs.withLock { $0 }
         print("READY pid=\(getpid()) waiter=\(waiter) workers=\(tids.map(String.init).joined(separator: ","))")

@@ -5,18 +5,20 @@
 /// - **Real-time signals, exactly once, with their value.** The kernel queues every real-time signal with its
 ///   value; each one the senders queued must appear in exactly one record (no loss, no duplicate, no value
 ///   that nobody sent).
-/// - **Per-sender order.** One queue (the process's, or one thread's) is taken by one thread only, oldest first
-///   within a signal number, and that thread records in the order it takes. So for a fixed sender, signal,
-///   direction and recording thread, the sender's sequence numbers must rise. (Across signal numbers or
+/// - **Per-sender order.** One queue is taken by one taker at a time, oldest first within a signal number, and
+///   the taker records in the order it takes. A thread's own queue has one taker, that thread; the process's
+///   queue is taken by whichever thread holds SignalCore's wait role, one at a time, so ring order is take
+///   order. So for a fixed sender and signal, the sender's sequence numbers must rise: across all records of
+///   process-directed ones, and per recording thread for thread-directed ones. (Across signal numbers or
 ///   queues there is no order: the kernel delivers lower numbers first.)
 /// - **A standard signal after the last send.** Standard signals coalesce, so the guarantee is one delivery
 ///   after the last send. Each sender ends with a handshake per standard signal and destination, sent one
 ///   sender at a time after every sender finished: marker A (real-time, same queue), wait until the target
 ///   saw A, send the signal, marker B. A was taken before the send, and the kernel hands out lower signal
-///   numbers first (and a thread's own queue before the process's), so the signal's delivery must be recorded
-///   by B's thread strictly between A and B: exactly one such record. Nothing else can put this signal in
-///   that window: the other senders are done, and any earlier pending instance on this thread's queues would
-///   have been taken before A.
+///   numbers first within a queue, so the signal's delivery must be recorded strictly between A and B (on the
+///   destination thread, for a thread-directed one): exactly one such record. Nothing else can put this
+///   signal in that window: the other senders are done, each signal goes to one kind of destination only,
+///   and an earlier pending instance in the same queue would have been taken before A.
 /// - **Counters.** For every watched signal: delivered = records that reached Swift + records dropped, and
 ///   delivered = via wait thread + via handler. Standard signals: no more deliveries than sends.
 /// - **Nothing left behind.** No signal still pending in the kernel at the end, no subscription overflow, no
@@ -96,7 +98,8 @@ public struct StressChecker {
                 received += 1
                 if v.marker { location[v.sender, default: [:]][v.sequence] = index }
             }
-            let key = StreamKey(sender: v.sender, signal: r.signal, threadDirected: v.threadDirected, threadID: r.threadID)
+            let key = StreamKey(sender: v.sender, signal: r.signal, threadDirected: v.threadDirected,
+                                threadID: v.threadDirected ? r.threadID : 0)
             if let last = lastInStream[key], v.sequence <= last {
                 outOfOrder += 1
                 violation("real-time signal out of per-sender order", "\(v) after #\(last) (signal \(r.signal), thread \(r.threadID))")
@@ -128,14 +131,16 @@ public struct StressChecker {
                     violation("handshake marker missing: standard signal unverifiable", "sender \(s.id) signal \(h.signal) to \(h.destination)")
                     continue
                 }
-                let thread = records[a].threadID
-                guard records[b].threadID == thread, a < b else {
-                    violation("handshake markers on different threads or reversed", "sender \(s.id) signal \(h.signal) to \(h.destination)")
+                // Thread-directed: both markers and the signal are taken by the destination thread. Process-directed:
+                // by whoever held the wait role at the time.
+                var thread: Int32? = nil
+                if case .thread(let tid) = h.destination { thread = tid }
+                guard a < b, thread == nil || (records[a].threadID == thread && records[b].threadID == thread) else {
+                    violation("handshake markers reversed or on the wrong thread", "sender \(s.id) signal \(h.signal) to \(h.destination)")
                     continue
                 }
-                // No si_code filter: Linux reports tgkill from another process as SI_USER, like kill. Within the
-                // window only this send can be pending for this signal on this thread (see the type's notes).
-                let between = records[(a + 1)..<b].filter { $0.signal == h.signal && $0.threadID == thread }.count
+                // No si_code filter: Linux reports tgkill from another process as SI_USER, like kill.
+                let between = records[(a + 1)..<b].filter { $0.signal == h.signal && (thread == nil || $0.threadID == thread) }.count
                 if between == 1 {
                     verified += 1
                 } else if between == 0 {

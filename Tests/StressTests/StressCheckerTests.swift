@@ -127,6 +127,27 @@ private let worker: Int32 = 101
         #expect(rules(run.check()) == ["real-time signal out of per-sender order"])
     }
 
+    @Test func processDirectedOrderHoldsAcrossWaitRoleHolders() {
+        var run = Run()
+        // A consumer that borrowed the wait role (tid 102) took some process-directed deliveries: still fine.
+        let borrower: Int32 = 102
+        for i in run.records.indices where i % 3 == 0 && run.records[i].threadID == waiter
+            && !(StressValue(raw: run.records[i].value)?.threadDirected ?? true) {
+            run.records[i].threadID = borrower
+        }
+        run.recount()
+        #expect(run.check().ok, "\(run.check().violations)")
+        // But the process's queue has one taker at a time: order across the holders still counts.
+        let first = run.records.firstIndex { $0.value == StressValue(sender: 1, sequence: 1, threadDirected: false).raw }!
+        let second = run.records.firstIndex { $0.value == StressValue(sender: 1, sequence: 4, threadDirected: false).raw }!
+        run.records[first].threadID = borrower
+        let s = run.records[first].sequence
+        run.records[first].sequence = run.records[second].sequence
+        run.records[second].sequence = s
+        run.recount()
+        #expect(rules(run.check()) == ["real-time signal out of per-sender order"])
+    }
+
     @Test func orderAcrossDifferentQueuesIsNotRequired() {
         var run = Run()
         // The worker's record moves ahead of the wait thread's: different threads, no order between them.

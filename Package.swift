@@ -6,6 +6,30 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SignalCore", targets: ["SignalCore"]),
+        // Integrations: each is its own product, so depending on "SignalCore" alone builds none of them.
+        .library(name: "SignalCoreServiceLifecycle", targets: ["SignalCoreServiceLifecycle"]),
+        .library(name: "SignalCoreTelemetry", targets: ["SignalCoreTelemetry"]),
+        .executable(name: "signalcore-service-example", targets: ["signalcore-service-example"]),
+    ],
+    // One trait per integration, all enabled by default. A consumer that wants only the core writes
+    // `.package(url: ..., from: ..., traits: [])`: the integration targets then build empty and their packages
+    // are not needed. See docs/readme/integrations.md.
+    traits: [
+        .trait(
+            name: "ServiceLifecycleIntegration",
+            description: "SignalCoreServiceLifecycle: drive a ServiceGroup's shutdown and reload from SignalCore (swift-service-lifecycle)."
+        ),
+        .trait(
+            name: "TelemetryIntegration",
+            description: "SignalCoreTelemetry: engine events to swift-log, counters and delivery latency to swift-metrics."
+        ),
+        .default(enabledTraits: ["ServiceLifecycleIntegration", "TelemetryIntegration"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"),
     ],
     targets: [
         .target(
@@ -22,6 +46,59 @@ let package = Package(
         .executableTarget(
             name: "SignalCoreTestHelper",
             dependencies: ["SignalCore", "CSignalShim"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "SignalCoreServiceLifecycle",
+            dependencies: [
+                "SignalCore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle",
+                         condition: .when(traits: ["ServiceLifecycleIntegration"])),
+                .product(name: "Logging", package: "swift-log",
+                         condition: .when(traits: ["ServiceLifecycleIntegration"])),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "SignalCoreTelemetry",
+            dependencies: [
+                "SignalCore",
+                .product(name: "Logging", package: "swift-log", condition: .when(traits: ["TelemetryIntegration"])),
+                .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["TelemetryIntegration"])),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "signalcore-service-example",
+            dependencies: [
+                "SignalCore",
+                "SignalCoreServiceLifecycle",
+                "SignalCoreTelemetry",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle",
+                         condition: .when(traits: ["ServiceLifecycleIntegration"])),
+                .product(name: "Logging", package: "swift-log", condition: .when(traits: ["ServiceLifecycleIntegration"])),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "SignalCoreIntegrationHelper",
+            dependencies: [
+                "SignalCore",
+                "CSignalShim",
+                "SignalCoreServiceLifecycle",
+                "SignalCoreTelemetry",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle",
+                         condition: .when(traits: ["ServiceLifecycleIntegration"])),
+                .product(name: "Logging", package: "swift-log", condition: .when(traits: ["TelemetryIntegration"])),
+                .product(name: "InMemoryLogging", package: "swift-log", condition: .when(traits: ["TelemetryIntegration"])),
+                .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["TelemetryIntegration"])),
+                .product(name: "MetricsTestKit", package: "swift-metrics", condition: .when(traits: ["TelemetryIntegration"])),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "SignalCoreIntegrationTests",
+            dependencies: ["SignalCore", "SignalCoreIntegrationHelper"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(

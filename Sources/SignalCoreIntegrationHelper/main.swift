@@ -1,0 +1,18 @@
+// Scenarios of the ServiceLifecycle and telemetry integrations, each run in its own process by
+// SignalCoreIntegrationTests (signal state is process-global).
+// Usage: SignalCoreIntegrationHelper <scenario> [arguments]
+#if ServiceLifecycleIntegration && TelemetryIntegration
+#if canImport(Glibc)
+import Glibc
+#endif
+
+switch argument(0) {
+case "shutdown": shutdownScenario(argument(1) ?? "graceful")
+case "reload": reloadScenario()
+case "telemetry": telemetryScenario()
+default: fail("usage: SignalCoreIntegrationHelper shutdown graceful|escalate|count|realtime | reload | telemetry")
+}
+exit(0)
+#else
+print("SignalCoreIntegrationHelper needs the ServiceLifecycleIntegration and TelemetryIntegration traits")
+#endif

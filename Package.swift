@@ -77,6 +77,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle",
                          condition: .when(traits: ["ServiceLifecycleIntegration"])),
                 .product(name: "Logging", package: "swift-log", condition: .when(traits: ["ServiceLifecycleIntegration"])),
+                .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["TelemetryIntegration"])),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
@@ -98,7 +99,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SignalCoreIntegrationTests",
-            dependencies: ["SignalCore", "SignalCoreIntegrationHelper"],
+            dependencies: ["SignalCore", "SignalCoreIntegrationHelper", "signalcore-service-example"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(

@@ -27,14 +27,14 @@ final class IntegrationProcess {
     private(set) var lines: [String] = []
     private var reaped = false
 
-    static var executable: String {
+    /// A product built beside the test bundle.
+    static func executable(_ name: String) -> String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent()
-            .appendingPathComponent("SignalCoreIntegrationHelper").path
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
-    init(_ arguments: [String]) throws {
-        let executable = IntegrationProcess.executable
+    init(_ arguments: [String], program: String = "SignalCoreIntegrationHelper") throws {
+        let executable = IntegrationProcess.executable(program)
         var fds: [CInt] = [0, 0]
         guard pipe(&fds) == 0 else { throw POSIXError(.init(rawValue: errno)!) }
         var actions = posix_spawn_file_actions_t()

@@ -11,6 +11,7 @@ import Musl
 public final class SignalSubscription: @unchecked Sendable {
     // @unchecked: every mutable field is guarded by `mutex`, a pthread mutex paired with `condition` (the
     // toolchain's Mutex has no condition variable).
+    /// The signals this subscription receives.
     public let signals: SignalSet
     private let limit: Int
     private weak var engine: SignalEngine?

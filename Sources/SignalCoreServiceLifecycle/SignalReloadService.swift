@@ -91,6 +91,7 @@ public final class SignalReloadService: Service, Sendable, CustomStringConvertib
     /// What the service saw and did so far.
     public var statistics: Statistics { statisticsBox.withLock { $0 } }
 
+    /// "SignalReloadService([SIGHUP])": how ServiceGroup names the service in its logs.
     public var description: String { "SignalReloadService(\(signals))" }
 
     /// Answers reload signals until graceful shutdown or cancellation.

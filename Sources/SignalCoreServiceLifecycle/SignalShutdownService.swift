@@ -87,6 +87,7 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
             self.ordinal = ordinal
         }
 
+        /// "SIGTERM #2 from pid 812: cancellation".
         public var description: String {
             "\(event.signal) #\(ordinal) from pid \(event.senderPID): \(action.rawValue)"
         }
@@ -142,6 +143,7 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
     /// What the service saw and did so far.
     public var statistics: Statistics { statisticsBox.withLock { $0 } }
 
+    /// "SignalShutdownService(graceful: [...], cancel: [...])": how ServiceGroup names the service in its logs.
     public var description: String {
         "SignalShutdownService(graceful: \(configuration.gracefulShutdownSignals), cancel: \(configuration.cancellationSignals))"
     }

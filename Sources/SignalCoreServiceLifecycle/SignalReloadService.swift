@@ -23,7 +23,7 @@ import Synchronization
 /// let group = ServiceGroup(services: [server, reloader], logger: logger)
 /// ```
 ///
-/// Like ``SignalShutdownService``, it claims its signals from ``SignalCore/SignalEngine/shared`` while it runs
+/// Like ``SignalShutdownService``, it claims its signals from `SignalEngine.shared` while it runs
 /// and unwatches the ones it added when it returns.
 public final class SignalReloadService: Service, Sendable, CustomStringConvertible {
     /// What one reload is asked to do.
@@ -96,7 +96,7 @@ public final class SignalReloadService: Service, Sendable, CustomStringConvertib
 
     /// Answers reload signals until graceful shutdown or cancellation.
     ///
-    /// Throws a ``SignalCore/SignalError`` if the engine could not watch the signals.
+    /// Throws a `SignalError` if the engine could not watch the signals.
     public func run() async throws {
         let events = engine.events(for: signals)
         try EngineClaims.shared.acquire(signals, engine: engine)

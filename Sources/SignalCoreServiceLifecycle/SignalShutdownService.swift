@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// `ServiceGroup` can trap signals itself (`gracefulShutdownSignals`), but its `UnixSignalsSequence` knows
 /// only a fixed list of standard signals, merges repeats, and cannot say who sent a signal. This service uses
-/// the ``SignalCore/SignalEngine`` instead, so it can:
+/// the `SignalEngine` instead, so it can:
 /// - shut down on any watchable signal, real-time signals included;
 /// - count every delivery, and escalate on the second one;
 /// - tell ``onSignal`` (and the log) the sender's pid and uid, the `si_code` and the queued value.
@@ -23,7 +23,7 @@ import Synchronization
 /// try await shutdown.run()   // returns when the group has finished
 /// ```
 ///
-/// While it runs, the service holds a claim on its signals: it starts ``SignalCore/SignalEngine/shared`` if
+/// While it runs, the service holds a claim on its signals: it starts `SignalEngine.shared` if
 /// needed and watches the signals nobody watched yet. When ``run()`` returns it unwatches the signals it
 /// added (they get their previous disposition back; a later SIGTERM then terminates the process as usual).
 /// The engine itself keeps running.
@@ -150,7 +150,7 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
 
     /// Runs the group until it finishes, turning signals into graceful shutdown and cancellation.
     ///
-    /// Throws what the group's `run()` throws, or a ``SignalCore/SignalError`` if the engine could not watch
+    /// Throws what the group's `run()` throws, or a `SignalError` if the engine could not watch
     /// the signals (then the group never started).
     public func run() async throws {
         let signals = configuration.gracefulShutdownSignals.union(configuration.cancellationSignals)

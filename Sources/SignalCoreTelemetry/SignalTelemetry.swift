@@ -30,7 +30,7 @@ import Musl
 /// - counter `signalcore_deliveries_total`, dimensions `signal` and `route` (`wait_thread` or `handler`);
 /// - counter `signalcore_dropped_records_total`, dimension `signal`;
 /// - timer `signalcore_delivery_latency`, dimension `signal`: the time from the recorder seeing a delivery
-///   (``SignalCore/SignalEvent/monotonicNanoseconds``) to this observer's task receiving it;
+///   (`SignalEvent.monotonicNanoseconds`) to this observer's task receiving it;
 /// - gauge `signalcore_engine_running`: 1 or 0;
 /// - counter `signalcore_telemetry_dropped_events_total`: events the latency subscription lost because the
 ///   observer fell behind (the delivery counters stay exact regardless).

@@ -9,7 +9,6 @@ let package = Package(
         // Integrations: each is its own product, so depending on "SignalCore" alone builds none of them.
         .library(name: "SignalCoreServiceLifecycle", targets: ["SignalCoreServiceLifecycle"]),
         .library(name: "SignalCoreTelemetry", targets: ["SignalCoreTelemetry"]),
-        .executable(name: "signalcore-service-example", targets: ["signalcore-service-example"]),
     ],
     // One trait per integration, all enabled by default. A consumer that wants only the core writes
     // `.package(url: ..., from: ..., traits: [])`: the integration targets then build empty and their packages

@@ -92,6 +92,28 @@ func shutdownScenario(_ mode: String) {
     }
 }
 
+/// `shutdown-nested`: the SignalShutdownService runs inside an outer ServiceGroup; the outer group's graceful
+/// shutdown (triggered in code, no signal) reaches the inner group's worker.
+func nestedShutdownScenario() {
+    let inner = ServiceGroup(services: [Worker(honoursGracefulShutdown: true)], logger: quietLogger)
+    let shutdown = SignalShutdownService(group: inner, logger: quietLogger) { trigger in say(describe(trigger)) }
+    let outer = ServiceGroup(services: [shutdown], logger: quietLogger)
+    runAsync {
+        let runner = Task { try await outer.run() }
+        await waitUntilAsync("shutdown signals watched") { engineWatches([.sigterm, .sigint]) }
+        say("READY pid=\(getpid())")
+        await outer.triggerGracefulShutdown()
+        do {
+            try await runner.value
+            say("run_ended error=none")
+        } catch {
+            say("run_ended error=\(type(of: error))")
+        }
+    }
+    say("stats received=\(shutdown.statistics.signalsReceived)")
+    say("after still_watched=\(SignalEngine.shared.watchedSignals.intersection([.sigterm, .sigint]).count)")
+}
+
 /// Counts handed from the reload closure to the scenario.
 final class ReloadLog: Sendable {
     let requests = Mutex<[SignalReloadService.Request]>([])

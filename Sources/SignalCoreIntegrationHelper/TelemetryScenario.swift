@@ -54,6 +54,8 @@ func telemetryScenario() {
     must("watch") { try engine.watch([.realtime(1)]) }
     telemetry.refresh()  // sees the new watched set: audits the masks
 
+    // The observer's events subscription must exist before the first delivery it is to time.
+    waitUntil("the observer's subscription") { engine.subscriptionCount >= 1 }
     say("READY pid=\(getpid())")
     for k in 1...3 {
         waitUntil("SIGUSR1 #\(k)") { engine.counts(for: .sigusr1).delivered >= UInt64(k) }
@@ -103,5 +105,75 @@ func telemetryScenario() {
     }
     let counts = engine.counts(for: rt)
     say("engine rt_delivered=\(counts.delivered) rt_dropped=\(counts.droppedRecords)")
+}
+#endif
+
+#if ServiceLifecycleIntegration && TelemetryIntegration
+/// `telemetry-burst N with|poll|without`: a thread queues N SIGRTMIN to this process as fast as the kernel takes
+/// them (retrying EAGAIN); an application subscriber consumes every event. With `with`, a SignalTelemetry
+/// observer (latency on, 10 ms polls) runs too; with `poll`, one that only polls the counters. Reports the time until the application saw the last event, and
+/// what the observer counted and timed.
+func telemetryBurstScenario(count: Int, mode: String) {
+    let observe = mode != "without"
+    let engine = SignalEngine.shared
+    let rt = Signal.realtime(0)
+    let metrics = TestMetrics()
+    let telemetry = SignalTelemetry(
+        configuration: .init(signals: [rt], pollInterval: .milliseconds(10), measureLatency: mode == "with"),
+        logger: Logger(label: "burst", factory: { _ in SwiftLogNoOpLogHandler() }), metricsFactory: metrics)
+    must("start") { try engine.start(watching: [rt], configuration: .init(ringCapacity: 65536)) }
+    let observer = observe ? Task { await telemetry.run() } : nil
+    let application = engine.subscribe(to: [rt], bufferingLimit: count + 16)
+    waitUntil("the observer's subscription") { engine.subscriptionCount >= (mode == "with" ? 2 : 1) }
+    let before = engine.counts(for: rt).delivered
+    let clock = ContinuousClock()
+    let start = clock.now
+    let sender = HelperThread { _ in
+        let pid = getpid()
+        let deadline = ContinuousClock.now + .seconds(60)
+        var value: CInt = 1
+        while value <= CInt(count) {
+            var sv = sigval()
+            sv.sival_int = value
+            if sigqueue(pid, rt.rawValue, sv) == 0 {
+                value += 1
+            } else if errno == EAGAIN, ContinuousClock.now < deadline {
+                sched_yield()
+            } else {
+                fail("sigqueue: errno \(errno)")
+            }
+        }
+    }
+    var received = 0
+    var inOrder = true
+    while received < count {
+        guard let event = application.next(timeout: .seconds(30)) else { fail("application saw \(received) of \(count)") }
+        received += 1
+        if event.value != CInt(received) { inOrder = false }
+    }
+    let elapsed = clock.now - start
+    sender.join()
+    let delivered = engine.counts(for: rt).delivered - before
+    if let observer {
+        waitUntil("observer counted the burst") {
+            metrics.counters(label: "signalcore_deliveries_total").reduce(0) { $0 + $1.totalValue } >= Int64(delivered)
+        }
+        let timed = { metrics.timers(label: "signalcore_delivery_latency").flatMap(\.values) }
+        let lost = { metrics.counters(label: "signalcore_telemetry_dropped_events_total").reduce(0) { $0 + $1.totalValue } }
+        if mode == "with" {
+            waitUntil("observer timed or lost every event") { Int64(timed().count) + lost() >= Int64(delivered) }
+        }
+        observer.cancel()
+        runAsync { await observer.value }
+        let latencies = timed().sorted()
+        func percentile(_ p: Double) -> Int64 {
+            latencies.isEmpty ? -1 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+        }
+        say("observer counted=\(metrics.counters(label: "signalcore_deliveries_total").reduce(0) { $0 + $1.totalValue }) timed=\(latencies.count) lost=\(lost()) p50_ns=\(percentile(0.5)) p99_ns=\(percentile(0.99)) max_ns=\(latencies.last ?? -1)")
+    }
+    let ns = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+    say("burst count=\(count) received=\(received) delivered=\(delivered) in_order=\(inOrder ? 1 : 0) elapsed_ns=\(ns) per_second=\(Int64(Double(count) / (Double(ns) / 1e9)))")
+    application.cancel()
+    must("stop") { try engine.stop() }
 }
 #endif

@@ -244,12 +244,20 @@ public final class SignalTelemetry: Sendable {
         while !Task.isCancelled {
             let events = engine.events(for: signals)
             var count = 0
+            var lostReported: UInt64 = 0
+            func reportLost() {
+                let lost = events.droppedEvents  // one relaxed atomic load
+                if lost != lostReported {
+                    telemetryDropped.increment(by: Int64(lost &- lostReported))
+                    lostReported = lost
+                }
+            }
             for await event in events {
                 observe(event)
                 count += 1
+                reportLost()
             }
-            let lost = events.droppedEvents
-            if lost > 0 { telemetryDropped.increment(by: Int64(lost)) }
+            reportLost()
             // A subscription made while the engine is stopped lives until the next stop, so this loop does not
             // spin; the pause only guards against a stop/start storm.
             if count == 0, !Task.isCancelled { try? await Task.sleep(for: configuration.pollInterval) }

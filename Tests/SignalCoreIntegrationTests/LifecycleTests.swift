@@ -63,6 +63,8 @@ import Glibc
         for ordinal in 1...3 {
             try helper.send(SIGTERM)
             try helper.waitForLine("trigger ordinal=\(ordinal) ")
+            // The group passes graceful shutdown on asynchronously: let it reach the worker before more come.
+            if ordinal == 1 { try helper.waitForLine("worker graceful_requested=1") }
         }
         try helper.send(SIGUSR2)
         try helper.waitForLine("trigger ordinal=4 ")
@@ -98,6 +100,20 @@ import Glibc
         #expect(triggers.map { $0["action"] } == ["gracefulShutdown", "cancellation"])
         #expect(helper.lines.contains("worker cancelled=1"))
         #expect(helper.lines.contains("after still_watched=0"))
+    }
+
+    /// Inside an outer ServiceGroup: the outer group's graceful shutdown (no signal at all) is passed on to the
+    /// wrapped group, whose worker finishes; nothing was counted as a signal.
+    @Test func outerGracefulShutdownReachesTheWrappedGroup() throws {
+        let helper = try IntegrationProcess(["shutdown-nested"])
+        let exit = try helper.finish()
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.failures.isEmpty)
+        #expect(helper.lines.contains("worker graceful_shutdown=1"))
+        #expect(helper.lines.contains("run_ended error=none"))
+        #expect(helper.lines.contains("stats received=0"))
+        #expect(helper.lines.contains("after still_watched=0"))
+        #expect(helper.lines("trigger").isEmpty)
     }
 
     /// SIGHUP reloads; five SIGRTMIN+3 queued during reload 1 fold into exactly one more reload that reports

@@ -9,6 +9,26 @@ import Glibc
 /// SignalTelemetry with a capturing log handler (InMemoryLogging) and metrics factory (MetricsTestKit), in a
 /// helper process that gets real signals from this process and from itself.
 @Suite struct TelemetryTests {
+    /// A burst of 2000 queued SIGRTMIN while the observer times every event: the application still gets
+    /// every one in order, the observer's counter is exact, and every event was either timed or counted as
+    /// lost by the observer's own subscription.
+    @Test func burstIsCountedExactlyWhileObserved() throws {
+        let helper = try IntegrationProcess(["telemetry-burst", "2000", "with"])
+        let exit = try helper.finish(timeout: .seconds(120))
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.failures.isEmpty)
+        let burst = fields(helper.lines("burst").first ?? "")
+        #expect(burst["received"] == "2000")
+        #expect(burst["delivered"] == "2000")
+        #expect(burst["in_order"] == "1")
+        let observer = fields(helper.lines("observer").first ?? "")
+        #expect(observer["counted"] == "2000")
+        let timed = Int(observer["timed"] ?? "") ?? -1
+        let lost = Int(observer["lost"] ?? "") ?? -1
+        #expect(timed + lost == 2000)
+        #expect(timed > 0)
+    }
+
     @Test func logsAndMetricsMatchTheEngine() throws {
         let helper = try IntegrationProcess(["telemetry"])
         let odd = fields(try helper.waitForLine("odd_thread"))["tid"]

@@ -15,8 +15,8 @@ import Musl
 /// Nothing here runs in a signal handler or on the recorder's path. The observer reads the recorder's counters
 /// (one atomic load each) every ``Configuration/pollInterval``, and, for the delivery-latency timer, consumes an
 /// events subscription like any other subscriber. The only cost it adds to a delivery is that subscription's
-/// hand-off on the wait thread (one `AsyncStream` yield); set ``Configuration/measureLatency`` to false to
-/// avoid even that.
+/// hand-off on the wait thread, and the observer task's own wake-ups, which compete for the cores with your
+/// code under a burst; set ``Configuration/measureLatency`` to false to avoid both.
 ///
 /// Logs (label of the logger you pass):
 /// - info: the engine started (with the watched signals), stopped, or changed its watched set;

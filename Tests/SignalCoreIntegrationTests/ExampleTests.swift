@@ -21,8 +21,9 @@ import Glibc
     }
 
     @Test func refusesArguments() throws {
-        let example = try IntegrationProcess(["--bogus"], program: "signalcore-service-example")
+        let example = try IntegrationProcess(["--bogus"], program: "signalcore-service-example", captureStandardError: true)
         #expect(try example.finish() == .exited(64))
+        #expect(example.lines == ["error: unknown argument '--bogus' (signalcore-service-example takes none; see --help)"])
         let help = try IntegrationProcess(["--help"], program: "signalcore-service-example")
         #expect(try help.finish() == .exited(0))
         #expect(help.lines.first?.hasPrefix("usage: signalcore-service-example") == true)

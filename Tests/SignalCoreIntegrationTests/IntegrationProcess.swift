@@ -33,13 +33,16 @@ final class IntegrationProcess {
         return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
-    init(_ arguments: [String], program: String = "SignalCoreIntegrationHelper") throws {
+    /// Starts `program` with `arguments`. Its standard output is read by the test; its standard error too when
+    /// `captureStandardError` is set (mixed into the same lines), otherwise it goes to the test's.
+    init(_ arguments: [String], program: String = "SignalCoreIntegrationHelper", captureStandardError: Bool = false) throws {
         let executable = IntegrationProcess.executable(program)
         var fds: [CInt] = [0, 0]
         guard pipe(&fds) == 0 else { throw POSIXError(.init(rawValue: errno)!) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        if captureStandardError { posix_spawn_file_actions_adddup2(&actions, fds[1], 2) }
         posix_spawn_file_actions_addclose(&actions, fds[0])
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         var attributes = posix_spawnattr_t()

@@ -114,6 +114,26 @@ func nestedShutdownScenario() {
     say("after still_watched=\(SignalEngine.shared.watchedSignals.intersection([.sigterm, .sigint]).count)")
 }
 
+/// `shutdown-manual`: the application runs the engine with manual delivery; the service refuses to run (its
+/// events would never come) and the group never starts.
+func manualDeliveryScenario() {
+    must("start") { try SignalEngine.shared.start(watching: [.sigusr1], configuration: .init(delivery: .manual)) }
+    let group = ServiceGroup(services: [Worker(honoursGracefulShutdown: true)], logger: quietLogger)
+    let shutdown = SignalShutdownService(group: group, logger: quietLogger)
+    runAsync {
+        do {
+            try await shutdown.run()
+            say("run_ended error=none")
+        } catch let error as SignalError {
+            say("run_ended signal_error=\(error)")
+        } catch {
+            say("run_ended error=\(error)")
+        }
+    }
+    say("after term_watched=\(SignalEngine.shared.watchedSignals.contains(.sigterm) ? 1 : 0)")
+    must("stop") { try SignalEngine.shared.stop() }
+}
+
 /// Counts handed from the reload closure to the scenario.
 final class ReloadLog: Sendable {
     let requests = Mutex<[SignalReloadService.Request]>([])

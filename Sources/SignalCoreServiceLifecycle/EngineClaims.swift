@@ -22,8 +22,14 @@ final class EngineClaims: Sendable {
     private let state = Mutex(State())
 
     /// Claims `signals`: afterwards the engine runs and watches them all. On error nothing is claimed.
+    ///
+    /// Refuses an engine that runs with manual delivery: its subscriptions get no events, so the services
+    /// would never hear a signal.
     func acquire(_ signals: SignalSet, engine: SignalEngine = .shared) throws(SignalError) {
         try state.withLock { (state: inout State) throws(SignalError) in
+            if engine.configuration?.delivery == .manual {
+                throw .invalidConfiguration("the signal engine runs with manual delivery; lifecycle services need automatic")
+            }
             let missing = signals.subtracting(engine.watchedSignals)
             if !missing.isEmpty {
                 var started = false

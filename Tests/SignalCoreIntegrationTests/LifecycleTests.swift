@@ -116,6 +116,19 @@ import Glibc
         #expect(helper.lines("trigger").isEmpty)
     }
 
+    /// An engine in manual delivery mode would never hand the service an event: run() refuses with a typed
+    /// error, watches nothing, and the group's worker never runs.
+    @Test func refusesAnEngineInManualDelivery() throws {
+        let helper = try IntegrationProcess(["shutdown-manual"])
+        let exit = try helper.finish()
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.failures.isEmpty)
+        #expect(helper.lines.contains(
+            "run_ended signal_error=invalid configuration: the signal engine runs with manual delivery; lifecycle services need automatic"))
+        #expect(helper.lines.contains("after term_watched=0"))
+        #expect(helper.lines("worker").isEmpty)
+    }
+
     /// SIGHUP reloads; five SIGRTMIN+3 queued during reload 1 fold into exactly one more reload that reports
     /// all five and the newest value; a failing reload is counted and the service keeps going; SIGTERM ends it
     /// all, and only the signals the services added are unwatched.

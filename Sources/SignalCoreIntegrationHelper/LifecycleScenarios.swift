@@ -170,4 +170,26 @@ func reloadScenario() {
     say("after usr1_watched=\(watched.contains(.sigusr1) ? 1 : 0) hup_watched=\(watched.contains(.sighup) ? 1 : 0) rt3_watched=\(watched.contains(.realtime(3)) ? 1 : 0)")
     must("stop") { try engine.stop() }
 }
+/// `reload-shutdown`: SIGTERM arrives while reload 1 runs. The reload finishes (it waits for a second SIGHUP the
+/// parent sends after the SIGTERM), that second SIGHUP starts no reload, and the service returns.
+func reloadDuringShutdownScenario() {
+    let box = Mutex<SignalShutdownService?>(nil)
+    let reloader = SignalReloadService(signals: [.sighup], logger: quietLogger) { request in
+        say("reload number=\(request.number) started=1")
+        let shutdown = box.withLock { $0 }!
+        await waitUntilAsync("graceful shutdown") { shutdown.statistics.gracefulShutdownTriggered }
+        // The group passes the shutdown on to this service asynchronously; once this task sees it, the service's
+        // shutdown handler has run (ServiceLifecycle runs handlers under the lock that sets the flag).
+        await waitUntilAsync("graceful shutdown of the reload service") { Task.isShuttingDownGracefully }
+        say("reload number=\(request.number) saw_shutdown=1")
+        await waitUntilAsync("a second SIGHUP") { SignalEngine.shared.counts(for: .sighup).delivered >= 2 }
+        say("reload number=\(request.number) finished=1")
+    }
+    let group = ServiceGroup(services: [reloader], logger: quietLogger)
+    let shutdown = SignalShutdownService(group: group, logger: quietLogger) { trigger in say(describe(trigger)) }
+    box.withLock { $0 = shutdown }
+    runShutdownService(shutdown, signals: [.sigterm, .sigint, .sighup])
+    let stats = reloader.statistics
+    say("reload_stats received=\(stats.signalsReceived) completed=\(stats.reloadsCompleted) failed=\(stats.reloadsFailed)")
+}
 #endif

@@ -11,9 +11,10 @@ case "shutdown": shutdownScenario(argument(1) ?? "graceful")
 case "shutdown-nested": nestedShutdownScenario()
 case "shutdown-manual": manualDeliveryScenario()
 case "reload": reloadScenario()
+case "reload-shutdown": reloadDuringShutdownScenario()
 case "telemetry-burst": telemetryBurstScenario(count: Int(argument(1) ?? "") ?? 2000, mode: argument(2) ?? "with")
 case "telemetry": telemetryScenario()
-default: fail("usage: SignalCoreIntegrationHelper shutdown graceful|escalate|count|realtime | shutdown-nested | shutdown-manual | reload | telemetry | telemetry-burst N with|poll|without")
+default: fail("usage: SignalCoreIntegrationHelper shutdown graceful|escalate|count|realtime | shutdown-nested | shutdown-manual | reload | reload-shutdown | telemetry | telemetry-burst N with|poll|without")
 }
 exit(0)
 #else

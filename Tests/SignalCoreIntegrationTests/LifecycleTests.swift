@@ -159,5 +159,24 @@ import Glibc
         #expect(helper.lines.contains("after usr1_watched=1 hup_watched=0 rt3_watched=0"))
         #expect(helper.lines.contains("after still_watched=0"))
     }
+
+    /// Graceful shutdown during a reload: the running reload finishes, a SIGHUP that arrives meanwhile starts no
+    /// new one, and the group ends normally.
+    @Test func shutdownLetsTheRunningReloadFinish() throws {
+        let helper = try IntegrationProcess(["reload-shutdown"])
+        try helper.waitForLine("READY")
+        try helper.send(SIGHUP)
+        try helper.waitForLine("reload number=1 started=1")
+        try helper.send(SIGTERM)
+        try helper.waitForLine("reload number=1 saw_shutdown=1")
+        try helper.send(SIGHUP)
+        let exit = try helper.finish()
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.failures.isEmpty)
+        #expect(helper.lines.contains("reload number=1 finished=1"))
+        #expect(helper.lines("reload number=2").isEmpty)
+        #expect(helper.lines.contains("reload_stats received=1 completed=1 failed=0"))
+        #expect(helper.lines.contains("run_ended error=none"))
+    }
 }
 #endif

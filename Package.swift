@@ -6,6 +6,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SignalCore", targets: ["SignalCore"]),
+        .library(name: "SignalCoreLifecycle", targets: ["SignalCoreLifecycle"]),
+        .executable(name: "signal-worker", targets: ["signal-worker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .target(
@@ -27,6 +32,33 @@ let package = Package(
         .testTarget(
             name: "SignalCoreTests",
             dependencies: ["SignalCore", "SignalCoreTestHelper"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Lifecycle patterns (graceful shutdown, reload, stats, thread dump) and the signal-worker daemon.
+        .target(
+            name: "SignalCoreLifecycle",
+            dependencies: ["SignalCore", "CSignalShim"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "signal-worker",
+            dependencies: [
+                "SignalCoreLifecycle",
+                "SignalCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            // Exports the executable's own symbols so that the thread dump can name its functions (dladdr).
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
+        ),
+        .executableTarget(
+            name: "LifecycleTestHelper",
+            dependencies: ["SignalCoreLifecycle", "SignalCore"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "LifecycleTests",
+            dependencies: ["SignalCoreLifecycle", "signal-worker", "LifecycleTestHelper"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

@@ -45,6 +45,7 @@ let package = Package(
             dependencies: [
                 "SignalCoreLifecycle",
                 "SignalCore",
+                "CSignalShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)],

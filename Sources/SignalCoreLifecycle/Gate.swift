@@ -8,12 +8,12 @@ import Musl
 
 /// A pthread mutex and a CLOCK_MONOTONIC condition variable: lets ordinary threads wait, with a timeout, for
 /// a state that other threads change. The toolchain's `Mutex` has no condition variable.
-final class Gate: @unchecked Sendable {
+public final class Gate: @unchecked Sendable {
     // @unchecked: the pointers are set once in init and used only through pthread calls.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -32,7 +32,7 @@ final class Gate: @unchecked Sendable {
     }
 
     /// Runs `change` with the mutex held, then wakes every waiter.
-    func update<T>(_ change: () -> T) -> T {
+    public func update<T>(_ change: () -> T) -> T {
         pthread_mutex_lock(mutex)
         let result = change()
         pthread_cond_broadcast(condition)
@@ -41,11 +41,11 @@ final class Gate: @unchecked Sendable {
     }
 
     /// Wakes every waiter so that it checks its condition again.
-    func broadcast() { update {} }
+    public func broadcast() { update {} }
 
     /// Waits until `condition()` holds (checked with the mutex held) or `timeout` passes. Returns whether it
     /// holds.
-    func wait(timeout: Duration, until condition: () -> Bool) -> Bool {
+    public func wait(timeout: Duration, until condition: () -> Bool) -> Bool {
         let deadline = Gate.deadline(after: timeout)
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

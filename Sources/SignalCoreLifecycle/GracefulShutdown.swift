@@ -285,9 +285,10 @@ private final class Monitor: @unchecked Sendable {
             if timeout > .zero, let event = subscription.next(timeout: timeout) {
                 if deadline == nil {
                     shutdown.recordSignal(event.signal)
-                    shutdown.advance(to: .draining)
                     deadline = clock.now + configuration.deadline
+                    // Reported first, so that a log line saying why comes before anything the waiters do.
                     shutdown.report(.draining(event.signal, deadline: configuration.deadline))
+                    shutdown.advance(to: .draining)
                 } else {
                     shutdown.report(.immediateExit(event.signal))
                     configuration.exitMode.terminate(by: event.signal)

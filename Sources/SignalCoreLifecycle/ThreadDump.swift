@@ -46,7 +46,8 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
         case captured
         /// The thread that took the dump: it walked its own stack.
         case callingThread
-        /// It blocks the internal signal; the string says what it is doing, from /proc.
+        /// It cannot run the internal signal's handler (it blocks SIGRTMAX, or it is the wait thread); the string
+        /// says why and what it is doing, from /proc.
         case notInterruptible(String)
         /// It did not answer in time (busy in a long uninterruptible system call, stopped, or exiting).
         case noAnswer
@@ -59,7 +60,7 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
             switch self {
             case .captured: return "captured"
             case .callingThread: return "captured (dumping thread)"
-            case .notInterruptible(let what): return "not interruptible (blocks SIGRTMAX); \(what)"
+            case .notInterruptible(let why): return "not interruptible: \(why)"
             case .noAnswer: return "no answer"
             case .exited: return "exited during the dump"
             case .tableFull: return "not captured: more than \(CSIGNAL_DUMP_MAX_THREADS) threads"
@@ -134,8 +135,13 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
                 csignal_dump_capture_self(nextSlot)
                 plans.append(.slot(nextSlot))
                 nextSlot += 1
+            } else if thread.isWaitThread {
+                // It blocks every signal; in sigwaitinfo /proc shows SIGRTMAX unblocked, but it would take a
+                // request as a wake-up, not run the handler.
+                plans.append(.status(.notInterruptible(
+                    "the wait thread takes SIGRTMAX with sigwaitinfo; " + describeSyscall(of: thread.threadID))))
             } else if thread.blocked.contains(internalBit) {
-                plans.append(.status(.notInterruptible(describeSyscall(of: thread.threadID))))
+                plans.append(.status(.notInterruptible("blocks SIGRTMAX; " + describeSyscall(of: thread.threadID))))
             } else {
                 let e = csignal_dump_request(nextSlot, thread.threadID)
                 if e == 0 {

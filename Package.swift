@@ -54,7 +54,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "LifecycleTestHelper",
-            dependencies: ["SignalCoreLifecycle", "SignalCore"],
+            dependencies: ["SignalCoreLifecycle", "SignalCore", "CSignalShim"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(

@@ -77,6 +77,7 @@ static _Atomic uint32_t captured_count = 0;   // futex word: slots published in 
 static _Atomic uint32_t current_generation = 0;
 static _Atomic int captures_running = 0;      // handlers inside csignal_dump_capture right now
 static _Atomic int use_vm_readv = 0;
+static _Atomic pid_t dump_pid = 0;            // getpid() of the dumping process, for process_vm_readv
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 
 // --- memory access -------------------------------------------------------------------------------------------
@@ -87,7 +88,7 @@ static bool read_words(uint64_t address, uint64_t *out, size_t count) {
     if (atomic_load_explicit(&use_vm_readv, memory_order_relaxed)) {
         struct iovec local = {.iov_base = out, .iov_len = count * sizeof(uint64_t)};
         struct iovec remote = {.iov_base = (void *)(uintptr_t)address, .iov_len = count * sizeof(uint64_t)};
-        long n = syscall(SYS_process_vm_readv, (long)atomic_load_explicit(&csignal_own_pid, memory_order_relaxed),
+        long n = syscall(SYS_process_vm_readv, (long)atomic_load_explicit(&dump_pid, memory_order_relaxed),
                          &local, 1UL, &remote, 1UL, 0UL);
         return n == (long)(count * sizeof(uint64_t));
     }
@@ -270,7 +271,7 @@ int csignal_dump_begin(void) {
         }
         sched_yield();
     }
-    atomic_store_explicit(&csignal_own_pid, getpid(), memory_order_relaxed);
+    atomic_store_explicit(&dump_pid, getpid(), memory_order_relaxed);
     atomic_store_explicit(&use_vm_readv, probe_vm_readv() ? 1 : 0, memory_order_relaxed);
     int err = load_mappings();
     if (err != 0) {
@@ -350,6 +351,12 @@ int32_t csignal_dump_take(uint32_t index, csignal_dump_stack *out) {
         atomic_store_explicit(&slot->state, CSIGNAL_DUMP_EMPTY, memory_order_release);
     }
     return expected;
+}
+
+/// NOT SAFE: any thread (see CSignalShim.h).
+int32_t csignal_dump_state(uint32_t index) {
+    if (index >= CSIGNAL_DUMP_MAX_THREADS) return CSIGNAL_DUMP_EMPTY;
+    return atomic_load_explicit(&slots[index].state, memory_order_acquire);
 }
 
 /// NOT SAFE: any thread (see CSignalShim.h).

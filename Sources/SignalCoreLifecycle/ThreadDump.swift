@@ -153,8 +153,18 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
                 }
             }
         }
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        _ = csignal_dump_wait(requested, nanoseconds)
+        // Wait for the answers in short steps: a thread that exits after its request never answers, and once
+        // every missing one is gone there is nothing left to wait for.
+        let waitDeadline = clock.now + timeout
+        while csignal_dump_wait(requested, 20_000_000) < requested, clock.now < waitDeadline {
+            let missing = zip(list, plans).contains { thread, plan in
+                guard case .slot(let index) = plan, thread.threadID != me,
+                    csignal_dump_state(index) == CInt(CSIGNAL_DUMP_REQUESTED)
+                else { return false }
+                return access("/proc/self/task/\(thread.threadID)", F_OK) == 0
+            }
+            if !missing { break }
+        }
         var raw: [(csignal_dump_stack?, Status)] = []
         for (thread, plan) in zip(list, plans) {
             switch plan {
@@ -164,6 +174,8 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
                 let state = csignal_dump_take(index, &stack)
                 if state == CInt(CSIGNAL_DUMP_CAPTURED) {
                     raw.append((stack, thread.threadID == me ? .callingThread : .captured))
+                } else if access("/proc/self/task/\(thread.threadID)", F_OK) != 0 {
+                    raw.append((nil, .exited))
                 } else {
                     raw.append((nil, .noAnswer))
                 }

@@ -240,6 +240,8 @@ uint32_t csignal_dump_wait(uint32_t expected, int64_t timeout_ns);
 /// Copies slot `index` out if it was captured and returns its state (CSIGNAL_DUMP_*). A request still
 /// unanswered is withdrawn (returns CSIGNAL_DUMP_REQUESTED). NOT SAFE: any thread.
 int32_t csignal_dump_take(uint32_t index, csignal_dump_stack *out);
+/// The state of slot `index` now (CSIGNAL_DUMP_*), without taking it. NOT SAFE: any thread.
+int32_t csignal_dump_state(uint32_t index);
 /// Releases the dump lock. NOT SAFE: any thread.
 void csignal_dump_end(void);
 /// Whether the last dump read stacks with process_vm_readv (else: plain loads checked against the table).

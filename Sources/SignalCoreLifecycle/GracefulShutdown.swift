@@ -282,7 +282,11 @@ private final class Monitor: @unchecked Sendable {
             else if let deadline { timeout = deadline - clock.now }
             else { timeout = .milliseconds(250) }
 
-            if timeout > .zero, let event = subscription.next(timeout: timeout) {
+            if subscription.isClosed {
+                // The engine was stopped: no more signals, but the deadline still holds. Wait on the phase
+                // instead of spinning on a subscription that returns at once.
+                if timeout > .zero { _ = shutdown.wait(for: .cancelled, timeout: timeout) }
+            } else if timeout > .zero, let event = subscription.next(timeout: timeout) {
                 if deadline == nil {
                     shutdown.recordSignal(event.signal)
                     deadline = clock.now + configuration.deadline

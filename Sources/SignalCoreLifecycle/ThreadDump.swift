@@ -27,16 +27,18 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
         public var address: UInt64
         /// The (demangled) symbol that contains the address, if the image exports one.
         public var symbol: String?
-        /// Distance from the symbol's start.
+        /// Distance from the symbol's start, or from the image's load address when no symbol covers it.
         public var offset: UInt64
         /// The file of the image (executable or shared library), if known.
         public var image: String?
 
         public var description: String {
             let hex = "0x" + String(address, radix: 16)
-            let where_ = symbol.map { "\($0)+\(offset)" } ?? "???"
-            let file = image.map { " (" + ($0.split(separator: "/").last.map(String.init) ?? $0) + ")" } ?? ""
-            return "\(hex) \(where_)\(file)"
+            let file = image.map { $0.split(separator: "/").last.map(String.init) ?? $0 }
+            if let symbol { return "\(hex) \(symbol)+\(offset)" + (file.map { " (\($0))" } ?? "") }
+            // No exported symbol: the offset in the image, for addr2line -e IMAGE 0xOFFSET.
+            if let file { return "\(hex) ??? (\(file)+0x\(String(offset, radix: 16)))" }
+            return "\(hex) ???"
         }
     }
 
@@ -55,6 +57,8 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
         case exited
         /// More threads than the dump's preallocated slots.
         case tableFull
+        /// The request could not be sent (EAGAIN: the user's queued-signal limit, RLIMIT_SIGPENDING, is full).
+        case requestFailed(call: String, errno: CInt)
 
         public var description: String {
             switch self {
@@ -64,6 +68,8 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
             case .noAnswer: return "no answer"
             case .exited: return "exited during the dump"
             case .tableFull: return "not captured: more than \(CSIGNAL_DUMP_MAX_THREADS) threads"
+            case .requestFailed(let call, let code):
+                return "could not be asked: \(call): \(String(cString: strerror(code))) (errno: \(code))"
             }
         }
     }
@@ -143,13 +149,22 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
             } else if thread.blocked.contains(internalBit) {
                 plans.append(.status(.notInterruptible("blocks SIGRTMAX; " + describeSyscall(of: thread.threadID))))
             } else {
-                let e = csignal_dump_request(nextSlot, thread.threadID)
+                var e = csignal_dump_request(nextSlot, thread.threadID)
+                // EAGAIN: the user's queued-signal limit (RLIMIT_SIGPENDING, shared by all of the user's
+                // processes) is full. Others may drain it soon: retry, bounded.
+                var retries = 0
+                while e == EAGAIN, retries < 50 {
+                    retries += 1
+                    var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+                    nanosleep(&pause, nil)
+                    e = csignal_dump_request(nextSlot, thread.threadID)
+                }
                 if e == 0 {
                     plans.append(.slot(nextSlot))
                     requested += 1
                     nextSlot += 1
                 } else {
-                    plans.append(.status(e == ESRCH ? .exited : .noAnswer))
+                    plans.append(.status(e == ESRCH ? .exited : .requestFailed(call: "rt_tgsigqueueinfo", errno: e)))
                 }
             }
         }

@@ -56,7 +56,7 @@ final class WorkerPool: Sendable {
         finished.wait(timeout: timeout) { running.load(ordering: .acquiring) == 0 }
     }
 
-    private func spawn(_ index: Int) {
+    func spawn(_ index: Int) {
         running.add(1, ordering: .acquiringAndReleasing)
         let box = Unmanaged.passRetained(WorkerThread(pool: self, index: index)).toOpaque()
         var thread = pthread_t()
@@ -75,7 +75,7 @@ final class WorkerPool: Sendable {
         pthread_detach(thread)
     }
 
-    private func loop(index: Int) {
+    func loop(index: Int) {
         defer {
             running.subtract(1, ordering: .acquiringAndReleasing)
             finished.broadcast()
@@ -97,7 +97,7 @@ final class WorkerPool: Sendable {
         }
     }
 
-    private func process(_ job: Job, worker: Int, config: WorkerConfig) {
+    func process(_ job: Job, worker: Int, config: WorkerConfig) {
         busy.add(1, ordering: .relaxed)
         defer { busy.subtract(1, ordering: .relaxed) }
         let clock = ContinuousClock()

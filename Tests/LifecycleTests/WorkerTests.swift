@@ -173,6 +173,8 @@ import Glibc
         // Symbolised: the workers' stacks show the wait they park in.
         let frames = dump.filter { $0.hasPrefix("  #") }
         #expect(frames.contains { $0.contains("GracefulShutdown.wait") })
+        #expect(frames.contains { $0.contains("WorkerPool.loop(index:") })
+        #expect(frames.contains { $0.contains("SignalWorkerCommand.run()") })  // the main thread
         #expect(dump.contains { $0.contains("captured (dumping thread)") })
         // Every captured thread has at least its PC.
         #expect(end.line.contains("\(dumped.count) threads"))

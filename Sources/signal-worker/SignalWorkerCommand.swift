@@ -19,12 +19,14 @@ struct SignalWorkerCommand: ParsableCommand {
             Jobs move incoming/ -> processing/ -> done/ by atomic renames; whatever a killed run left in \
             processing/ goes back to incoming/ at start.
 
-            Signals:
-              SIGTERM, SIGINT  graceful stop: jobs in hand finish, no new job starts; after --deadline seconds \
-            the rest is cancelled (back to incoming/). A second one exits at once.
-              SIGHUP           reload the config file (a bad file keeps the current config).
-              SIGUSR1          print one JSON stats line on standard output.
-              SIGUSR2          print a stack trace of every thread on standard error.
+            SIGTERM or SIGINT: graceful stop. Jobs in hand finish and no new job starts; after --deadline \
+            seconds the rest is cancelled (put back into incoming/). A second SIGTERM or SIGINT exits at once.
+
+            SIGHUP: reload the config file (a missing or bad file keeps the current config).
+
+            SIGUSR1: print one JSON stats line on standard output.
+
+            SIGUSR2: print a stack trace of every thread on standard error.
 
             With no arguments: a new temporary spool with 300 generated jobs and a default config; it prints \
             where they are and exits 0 when all jobs are done. Logs go to standard error.

@@ -250,6 +250,27 @@ import Glibc
         #expect(second.stderrLines.contains { $0.contains("all jobs done: jobs_done=5") })
     }
 
+    @Test func recoveryDoesNotRedoAJobWhoseResultWasAlreadyWritten() throws {
+        // The state a SIGKILL leaves between "result renamed into done/" and "job removed from processing/".
+        let spool = try TemporarySpool()
+        try spool.writeConfig(concurrency: 1, jobDelayMs: 1)
+        for dir in ["incoming", "processing", "done"] {
+            try FileManager.default.createDirectory(atPath: spool.path + "/" + dir, withIntermediateDirectories: true)
+        }
+        try "{}".write(toFile: spool.path + "/processing/job-000001.job", atomically: true, encoding: .utf8)
+        try "{\"id\":\"job-000001\"}".write(toFile: spool.path + "/done/job-000001.result", atomically: true, encoding: .utf8)
+        try "{}".write(toFile: spool.path + "/processing/job-000002.job", atomically: true, encoding: .utf8)
+        try "partial".write(toFile: spool.path + "/done/job-000002.result.tmp", atomically: true, encoding: .utf8)
+        let worker = try ChildProcess(ChildProcess.worker, ["--spool", spool.path])
+        #expect(try worker.finish() == .exited(0), "\(worker.stderrLines)")
+        #expect(worker.stderrLines.contains { $0.contains("removed 1 finished job(s) from processing/: job-000001") })
+        #expect(worker.stderrLines.contains { $0.contains("recovered 1 interrupted job(s) from processing/: job-000002") })
+        #expect(jobIDs(worker.stderrLines, "job done") == ["job-000002"])
+        #expect(spool.files("done") == ["job-000001.result", "job-000002.result"])
+        #expect(try String(contentsOfFile: spool.path + "/done/job-000001.result", encoding: .utf8) == "{\"id\":\"job-000001\"}")
+        #expect(spool.files("processing").isEmpty)
+    }
+
     @Test func noArgumentsRunsTheDemoToCompletion() throws {
         let worker = try ChildProcess(ChildProcess.worker, [])
         let exit = try worker.finish(timeout: .seconds(120))

@@ -151,6 +151,17 @@ case "shutdown-deadline":
     _ = forever.wait(timeout: .now() + 30)
     fail("still alive after the grace period")
 
+// The same signal from the same sender within the duplicate window is ignored; from another sender it is a
+// second signal and ends the process.
+case "shutdown-duplicate":
+    let shutdown = GracefulShutdown(configuration: .init(deadline: .seconds(60), duplicateWindow: .seconds(20)),
+                                    observer: { say("transition \($0)") })
+    do { try shutdown.start() } catch { fail("start: \(error)") }
+    say("READY")
+    let forever = DispatchSemaphore(value: 0)
+    _ = forever.wait(timeout: .now() + 60)
+    fail("still alive")
+
 // A dump of this process: plain threads, one that blocks SIGRTMAX, and the caller.
 case "dump":
     do { try SignalEngine.shared.start(watching: [.sigusr1]) } catch { fail("start: \(error)") }
@@ -169,7 +180,9 @@ case "dump":
         threads.append(t)
         t.start()
     }
+    let blockerTID = Counter()
     let blocker = Thread {
+        _ = blockerTID.set(Int(csignal_gettid()))
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, Signal.engineInternal.rawValue)
@@ -181,6 +194,11 @@ case "dump":
     }
     blocker.start()
     for _ in 0..<4 where ready.wait(timeout: .now() + 10) == .timedOut { fail("threads did not start") }
+    // Each thread signals before it calls read(): wait until the blocker sleeps in it (system call 0).
+    waitUntil("blocker in read") {
+        let text = (try? String(contentsOfFile: "/proc/self/task/\(blockerTID.value)/syscall", encoding: .utf8)) ?? ""
+        return text.hasPrefix("0 ")
+    }
     let dump: ThreadDump
     do { dump = try ThreadDump.capture() } catch { fail("capture: \(error)") }
     let listed = (try? SignalEngine.shared.auditThreads()) ?? []
@@ -204,6 +222,12 @@ default:
 final class Counter: @unchecked Sendable {
     private var count = 0
     private let lock = DispatchSemaphore(value: 1)
+    func set(_ value: Int) -> Int {
+        lock.wait()
+        defer { lock.signal() }
+        count = value
+        return count
+    }
     func increment() -> Int {
         lock.wait()
         defer { lock.signal() }

@@ -26,7 +26,8 @@ import Musl
 ///   work should start; work in hand finishes.
 /// - ``Phase/draining`` → ``Phase/cancelled`` when the deadline passes: the ``onCancel(_:)`` handlers run, and
 ///   after ``Configuration/cancellationGrace`` the process ends by the signal, finished or not.
-/// - A second watched signal while draining or cancelled ends the process immediately, by that signal.
+/// - A second watched signal while draining or cancelled ends the process immediately, by that signal
+///   (a duplicate of the first, see ``Configuration/duplicateWindow``, is not a second signal).
 ///
 /// Signals are taken by a monitor thread ("shutdown") that blocks on a ``SignalSubscription``: nothing here
 /// runs in handler context.
@@ -56,6 +57,9 @@ public final class GracefulShutdown: Sendable {
         case deadlinePassed(Duration)
         /// A second signal arrived while stopping: the process ends now.
         case immediateExit(Signal)
+        /// The same signal from the same sender within ``Configuration/duplicateWindow`` of the first: one
+        /// request delivered twice, not a second request.
+        case duplicateIgnored(Signal, senderPID: CInt)
     }
 
     public struct Configuration: Sendable, Hashable {
@@ -68,15 +72,22 @@ public final class GracefulShutdown: Sendable {
         public var cancellationGrace: Duration
         /// How the process ends after a shutdown caused by a signal.
         public var exitMode: ExitMode
+        /// A repeat of the first signal, from the same sender, this soon after it, is the same request
+        /// delivered twice and does not count as the second signal. `timeout(1)` does exactly that: it sends
+        /// SIGTERM to its child and then to its whole process group. Default 100 ms; a person pressing Ctrl-C
+        /// twice is slower. `.zero` turns the filter off.
+        public var duplicateWindow: Duration
 
         public init(
             signals: SignalSet = [.sigterm, .sigint], deadline: Duration = .seconds(25),
-            cancellationGrace: Duration = .seconds(1), exitMode: ExitMode = .reraise
+            cancellationGrace: Duration = .seconds(1), exitMode: ExitMode = .reraise,
+            duplicateWindow: Duration = .milliseconds(100)
         ) {
             self.signals = signals
             self.deadline = deadline
             self.cancellationGrace = cancellationGrace
             self.exitMode = exitMode
+            self.duplicateWindow = duplicateWindow
         }
     }
 
@@ -143,6 +154,7 @@ public final class GracefulShutdown: Sendable {
         let err = pthread_create(&thread, nil, { raw in
             let monitor = Unmanaged<Monitor>.fromOpaque(raw!).takeRetainedValue()
             csignal_set_thread_name("shutdown")
+            monitor.started.update { monitor.running = true }
             monitor.run()
             return nil
         }, box)
@@ -152,6 +164,8 @@ public final class GracefulShutdown: Sendable {
             throw .system(call: "pthread_create", errno: err)
         }
         pthread_detach(thread)
+        // Returns once the monitor runs (and is named): a thread list taken after start() shows it.
+        _ = monitor.started.wait(timeout: .seconds(10)) { monitor.running }
     }
 
     /// Requests a shutdown from code, as if `signal` had arrived (nil: no signal, ``finish(status:)`` then
@@ -257,13 +271,20 @@ public final class GracefulShutdown: Sendable {
 
 /// The monitor thread's loop: waits for the watched signals and enforces the deadline.
 private final class Monitor: @unchecked Sendable {
-    // @unchecked: used by the monitor thread only, after a hand-over through pthread_create.
+    // @unchecked: used by the monitor thread only, after a hand-over through pthread_create; `running` is
+    // guarded by `started`.
     let shutdown: GracefulShutdown
     let subscription: SignalSubscription
+    let started = Gate()
+    var running = false  // guarded by `started`
 
     init(shutdown: GracefulShutdown, subscription: SignalSubscription) {
         self.shutdown = shutdown
         self.subscription = subscription
+    }
+
+    static func nanoseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
     }
 
     func run() {
@@ -271,6 +292,7 @@ private final class Monitor: @unchecked Sendable {
         let clock = ContinuousClock()
         var deadline: ContinuousClock.Instant? = nil
         var graceEnd: ContinuousClock.Instant? = nil
+        var first: SignalEvent? = nil
         while true {
             // Draining may also start from code (requestShutdown): poll that at a modest pace while running.
             if deadline == nil, shutdown.isShuttingDown {
@@ -288,11 +310,17 @@ private final class Monitor: @unchecked Sendable {
                 if timeout > .zero { _ = shutdown.wait(for: .cancelled, timeout: timeout) }
             } else if timeout > .zero, let event = subscription.next(timeout: timeout) {
                 if deadline == nil {
+                    first = event
                     shutdown.recordSignal(event.signal)
                     deadline = clock.now + configuration.deadline
                     // Reported first, so that a log line saying why comes before anything the waiters do.
                     shutdown.report(.draining(event.signal, deadline: configuration.deadline))
                     shutdown.advance(to: .draining)
+                } else if let first, event.signal == first.signal, event.senderPID == first.senderPID,
+                    event.monotonicNanoseconds - first.monotonicNanoseconds
+                        < Monitor.nanoseconds(configuration.duplicateWindow)
+                {
+                    shutdown.report(.duplicateIgnored(event.signal, senderPID: event.senderPID))
                 } else {
                     shutdown.report(.immediateExit(event.signal))
                     configuration.exitMode.terminate(by: event.signal)

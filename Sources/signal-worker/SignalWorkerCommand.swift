@@ -157,6 +157,8 @@ struct SignalWorkerCommand: ParsableCommand {
                     Log.warning("shutdown deadline (\(deadline)) passed: cancelling the jobs in hand")
                 case .immediateExit(let signal):
                     Log.warning("\(signal) during shutdown: exiting now")
+                case .duplicateIgnored(let signal, let pid):
+                    Log.info("\(signal) from pid \(pid) again right away: the same request delivered twice (timeout(1) signals the child and its process group), not a second one")
                 }
             })
         let reloader = ConfigReloader<WorkerConfig>(
@@ -213,11 +215,11 @@ struct SignalWorkerCommand: ParsableCommand {
             Log.info("removed \(recovered.alreadyDone.count) finished job(s) from processing/: \(recovered.alreadyDone.joined(separator: " "))")
         }
         if let generated { Log.info("generated \(generated.count) job(s): \(Spool.id(generated.lowerBound))...\(Spool.id(generated.upperBound))") }
+        pool.scale()
         let pid = getpid()
         Log.info("ready pid=\(pid) spool=\(root) config=\(configPath) workers=\(effective().concurrency) jobs_waiting=\(spool.waitingCount()) exit_mode=\(exitMode.rawValue) deadline=\(deadline)s keep_running=\(keepRunning)")
         Log.info("try: kill -USR1 \(pid) (stats) | kill -USR2 \(pid) (thread dump) | kill -HUP \(pid) (reload \(configPath)) | kill -TERM \(pid) (graceful stop)")
 
-        pool.scale()
         while true {
             if shutdown.wait(for: .draining, timeout: .milliseconds(200)) { break }
             pool.scale()

@@ -58,11 +58,13 @@ final class WorkerPool: Sendable {
 
     func spawn(_ index: Int) {
         running.add(1, ordering: .acquiringAndReleasing)
-        let box = Unmanaged.passRetained(WorkerThread(pool: self, index: index)).toOpaque()
+        let handle = WorkerThread(pool: self, index: index)
+        let box = Unmanaged.passRetained(handle).toOpaque()
         var thread = pthread_t()
         let err = pthread_create(&thread, nil, { raw in
             let worker = Unmanaged<WorkerThread>.fromOpaque(raw!).takeRetainedValue()
             csignal_set_thread_name("worker-\(worker.index + 1)")
+            worker.started.update { worker.running = true }
             worker.pool.loop(index: worker.index)
             return nil
         }, box)
@@ -73,6 +75,8 @@ final class WorkerPool: Sendable {
             return
         }
         pthread_detach(thread)
+        // Wait until it runs under its name, so that the thread list after scale() shows every worker.
+        _ = handle.started.wait(timeout: .seconds(10)) { handle.running }
     }
 
     func loop(index: Int) {
@@ -135,9 +139,11 @@ final class WorkerPool: Sendable {
 }
 
 private final class WorkerThread: @unchecked Sendable {
-    // @unchecked: handed to exactly one new thread through pthread_create.
+    // @unchecked: handed to exactly one new thread through pthread_create; `running` is guarded by `started`.
     let pool: WorkerPool
     let index: Int
+    let started = Gate()
+    var running = false
     init(pool: WorkerPool, index: Int) {
         self.pool = pool
         self.index = index

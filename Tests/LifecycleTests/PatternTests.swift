@@ -78,6 +78,20 @@ import Glibc
         #expect(lines.contains("worker saw cancellation"))
     }
 
+    @Test func repeatFromTheSameSenderIsADuplicateButAnotherSenderEndsTheProcess() throws {
+        let child = try helper("shutdown-duplicate")
+        try child.waitForLine(containing: "READY", in: .stdout)
+        #expect(kill(child.pid, SIGTERM) == 0)
+        try child.waitForLine(containing: "transition draining(Optional(SIGTERM)", in: .stdout)
+        #expect(kill(child.pid, SIGTERM) == 0)  // same sender (this process), inside the 20 s window
+        try child.waitForLine(containing: "transition duplicateIgnored(SIGTERM, senderPID: \(getpid()))", in: .stdout)
+        try child.killCommand("TERM")  // another sender: a real second request
+        let exit = try child.finish()
+        #expect(exit == .signalled(SIGTERM), "\(child.stdoutLines)")
+        #expect(child.stdoutLines.contains("transition immediateExit(SIGTERM)"))
+        #expect(child.failures.isEmpty, "\(child.failures)")
+    }
+
     @Test func dumpCapturesEveryThreadAndNamesTheOnesItCannotInterrupt() throws {
         let child = try helper("dump")
         #expect(try child.finish() == .exited(0), "\(child.stdoutLines)")

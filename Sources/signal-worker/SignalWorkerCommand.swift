@@ -76,6 +76,21 @@ struct SignalWorkerCommand: ParsableCommand {
     @Flag(help: "Keep running when incoming/ is empty, waiting for new jobs, until a signal stops it. Default: exit 0 once every job is done.")
     var keepRunning = false
 
+    /// Like ArgumentParser's own main, except that a bad argument is reported in one line (the usage is one
+    /// `--help` away), so that scripts and logs get a clear single error.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is ExitCode { exit(withError: error) }  // --help, or already reported
+            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            writeAll(2, "signal-worker: error: \(message) (see --help)\n")
+            Glibc.exit(code.rawValue)
+        }
+    }
+
     mutating func run() throws {
         if let workers, !(1...WorkerConfig.maximumConcurrency).contains(workers) {
             throw fail("--workers must be in 1...\(WorkerConfig.maximumConcurrency), not \(workers)", 64)

@@ -310,6 +310,13 @@ import Glibc
         #expect(try workers.finish() == .exited(64))
         #expect(workers.stderrLines == ["signal-worker: error: --workers must be in 1...64, not 0"])
 
+        let parse = try ChildProcess(ChildProcess.worker, ["--workers", "many"])
+        #expect(try parse.finish() == .exited(64))
+        #expect(parse.stderrLines == ["signal-worker: error: The value 'many' is invalid for '--workers <n>' (see --help)"])
+        let unknown = try ChildProcess(ChildProcess.worker, ["--bogus"])
+        #expect(try unknown.finish() == .exited(64))
+        #expect(unknown.stderrLines == ["signal-worker: error: Unknown option '--bogus' (see --help)"])
+
         // A --config that does not exist yet is written with the defaults, and the worker runs with it.
         let fresh = spool.path + "/fresh.json"
         let ok = try ChildProcess(ChildProcess.worker, ["--spool", spool.path, "--config", fresh, "--generate", "3", "--job-delay-ms", "1"])

@@ -162,25 +162,31 @@ static void walk(csignal_dump_stack *out, uint64_t pc, uint64_t fp, uint64_t sp)
         hi = stack->end;
     }
 
+    // A chain breaks where code without frame pointers used RBP for something else; the walk then scans on
+    // from where it stands for the next frame record, at most MAX_RESYNCS times.
+    enum { MAX_RESYNCS = 4 };
+    int resyncs = 0;
     uint64_t lo = sp;
-    if (!plausible_frame(fp, lo, hi)) {
-        fp = resync(lo, hi);
-        if (fp == 0) return;
-        out->flags |= CSIGNAL_DUMP_FLAG_RESYNCED;
-    }
     while (out->frame_count < CSIGNAL_DUMP_MAX_FRAMES) {
-        if (!plausible_frame(fp, lo, hi)) return;
+        if (!plausible_frame(fp, lo, hi)) {
+            if (resyncs++ == MAX_RESYNCS || (fp = resync(lo, hi)) == 0) return;
+            out->flags |= CSIGNAL_DUMP_FLAG_RESYNCED;
+        }
         uint64_t record[2];
         if (!read_words(fp, record, 2)) {
             out->flags |= CSIGNAL_DUMP_FLAG_FAULT;
             return;
         }
         uint64_t next = record[0], ret = record[1];
-        if (ret == 0 || !is_code(ret)) return;  // the outermost frame, or not a frame record after all
-        out->frames[out->frame_count++] = ret;
-        if (next <= fp || next - fp > MAX_FRAME_BYTES) return;  // must climb, by a bounded step
+        if (ret == 0) return;  // the outermost frame
         lo = fp + 16;
-        fp = next;
+        if (!is_code(ret)) {
+            fp = 0;  // not a frame record after all: rescan above it
+            continue;
+        }
+        out->frames[out->frame_count++] = ret;
+        // Must climb, by a bounded step; otherwise rescan above this record.
+        fp = (next > lo - 16 && next - (lo - 16) <= MAX_FRAME_BYTES) ? next : 0;
     }
     out->flags |= CSIGNAL_DUMP_FLAG_TRUNCATED;
 }

@@ -16,8 +16,9 @@ import Musl
 /// afterwards, here, with `dladdr`, and Swift names are demangled.
 ///
 /// Every thread listed in `/proc/self/task` appears in the dump. A thread that blocks SIGRTMAX cannot be
-/// interrupted (SignalCore's wait thread blocks every signal); it is listed as not interruptible, with the
-/// system call it sleeps in and its program counter from `/proc/self/task/TID/syscall`.
+/// interrupted (SignalCore's wait thread blocks every signal, and so does a thread that borrows its role while
+/// it waits in ``SignalSubscription/next(timeout:)``); it is listed as not interruptible, with the system call
+/// it sleeps in and its program counter from `/proc/self/task/TID/syscall`.
 ///
 /// Limits: frames of code built without frame pointers (most of the C library) are skipped; the walk then
 /// resumes at the next frame that has one. The engine must be running.
@@ -170,13 +171,20 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
         }
         // Wait for the answers in short steps: a thread that exits after its request never answers, and once
         // every missing one is gone there is nothing left to wait for.
+        // A thread that sleeps in sigtimedwait with SIGRTMAX in its set (a thread that borrowed the engine's
+        // wait role: it blocks SIGRTMAX, but /proc shows the temporary mask of the wait) takes the request off
+        // the queue as a wake-up and never runs the handler: once seen there, it is not waited for.
+        var waitingForSignals = Set<CInt>()
         let waitDeadline = clock.now + timeout
         while csignal_dump_wait(requested, 20_000_000) < requested, clock.now < waitDeadline {
-            let missing = zip(list, plans).contains { thread, plan in
+            var missing = false
+            for (thread, plan) in zip(list, plans) {
                 guard case .slot(let index) = plan, thread.threadID != me,
-                    csignal_dump_state(index) == CInt(CSIGNAL_DUMP_REQUESTED)
-                else { return false }
-                return access("/proc/self/task/\(thread.threadID)", F_OK) == 0
+                    csignal_dump_state(index) == CInt(CSIGNAL_DUMP_REQUESTED),
+                    !waitingForSignals.contains(thread.threadID),
+                    access("/proc/self/task/\(thread.threadID)", F_OK) == 0
+                else { continue }
+                if inSigtimedwait(thread.threadID) { waitingForSignals.insert(thread.threadID) } else { missing = true }
             }
             if !missing { break }
         }
@@ -191,6 +199,10 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
                     raw.append((stack, thread.threadID == me ? .callingThread : .captured))
                 } else if access("/proc/self/task/\(thread.threadID)", F_OK) != 0 {
                     raw.append((nil, .exited))
+                } else if waitingForSignals.contains(thread.threadID) || inSigtimedwait(thread.threadID) {
+                    raw.append((nil, .notInterruptible(
+                        "waits for signals in sigtimedwait with SIGRTMAX blocked (a borrower of the engine's wait "
+                            + "role takes the request as a wake-up); " + describeSyscall(of: thread.threadID))))
                 } else {
                     raw.append((nil, .noAnswer))
                 }
@@ -278,6 +290,11 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
         let number = Int(first) ?? -1
         let name = syscallNames[number].map { " (\($0))" } ?? ""
         return "in system call \(number)\(name), pc \(frame)"
+    }
+
+    /// Whether thread `tid` sleeps in rt_sigtimedwait now.
+    static func inSigtimedwait(_ tid: CInt) -> Bool {
+        readSmallFile("/proc/self/task/\(tid)/syscall")?.hasPrefix("128 ") == true
     }
 
     static let syscallNames: [Int: String] = [

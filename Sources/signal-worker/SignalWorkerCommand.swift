@@ -142,18 +142,8 @@ struct SignalWorkerCommand: ParsableCommand {
         }
         Log.setLevel(initial.level)
 
-        // Recover, then add generated jobs.
-        let recovered: (requeued: [String], alreadyDone: [String])
-        let generated: ClosedRange<Int>?
-        do {
-            try spool.prepare()
-            recovered = try spool.recover()
-            generated = try spool.generate(generate ?? (temporary ? 300 : 0))
-        } catch {
-            throw fail("spool \(root): \(error)", 74)
-        }
-
-        // Signals: one engine start for all of them, then each pattern attaches to it.
+        // Signals first, so that a SIGTERM during recovery or generation is already a graceful stop.
+        // One engine start for all of them, then each pattern attaches to it.
         let startedAt = ContinuousClock.now
         do {
             try SignalEngine.shared.start(watching: [.sigterm, .sigint, .sighup, .sigusr1, .sigusr2])
@@ -220,6 +210,17 @@ struct SignalWorkerCommand: ParsableCommand {
         } catch {
             throw fail("cannot watch signals: \(error)", 71)
         }
+        // Recover, then add generated jobs.
+        let recovered: (requeued: [String], alreadyDone: [String])
+        let generated: ClosedRange<Int>?
+        do {
+            try spool.prepare()
+            recovered = try spool.recover()
+            generated = try spool.generate(generate ?? (temporary ? 300 : 0))
+        } catch {
+            throw fail("spool \(root): \(error)", 74)
+        }
+
         csignal_set_thread_name("signal-worker")
 
         if wroteDefault { Log.info("wrote the default config to \(configPath)") }

@@ -9,6 +9,8 @@ let package = Package(
         // Integrations: each is its own product, so depending on "SignalCore" alone builds none of them.
         .library(name: "SignalCoreServiceLifecycle", targets: ["SignalCoreServiceLifecycle"]),
         .library(name: "SignalCoreTelemetry", targets: ["SignalCoreTelemetry"]),
+        .library(name: "SignalCoreLifecycle", targets: ["SignalCoreLifecycle"]),
+        .executable(name: "signal-worker", targets: ["signal-worker"]),
     ],
     // One trait per integration, all enabled by default. A consumer that wants only the core writes
     // `.package(url: ..., from: ..., traits: [])`: the integration targets then build empty and their packages
@@ -29,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .target(
@@ -104,6 +107,34 @@ let package = Package(
         .testTarget(
             name: "SignalCoreTests",
             dependencies: ["SignalCore", "SignalCoreTestHelper"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Lifecycle patterns (graceful shutdown, reload, stats, thread dump) and the signal-worker daemon.
+        .target(
+            name: "SignalCoreLifecycle",
+            dependencies: ["SignalCore", "CSignalShim"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "signal-worker",
+            dependencies: [
+                "SignalCoreLifecycle",
+                "SignalCore",
+                "CSignalShim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            // Exports the executable's own symbols so that the thread dump can name its functions (dladdr).
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
+        ),
+        .executableTarget(
+            name: "LifecycleTestHelper",
+            dependencies: ["SignalCoreLifecycle", "SignalCore", "CSignalShim"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "LifecycleTests",
+            dependencies: ["SignalCoreLifecycle", "signal-worker", "LifecycleTestHelper"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

@@ -24,7 +24,11 @@ let package = Package(
             name: "TelemetryIntegration",
             description: "SignalCoreTelemetry: engine events to swift-log, counters and delivery latency to swift-metrics."
         ),
-        .default(enabledTraits: ["ServiceLifecycleIntegration", "TelemetryIntegration"]),
+        .trait(
+            name: "CommandLineTools",
+            description: "The package's programs (signal-worker, signalcore-stress) parse their flags with swift-argument-parser."
+        ),
+        .default(enabledTraits: ["ServiceLifecycleIntegration", "TelemetryIntegration", "CommandLineTools"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
@@ -121,7 +125,8 @@ let package = Package(
                 "SignalCoreLifecycle",
                 "SignalCore",
                 "CSignalShim",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser",
+                         condition: .when(traits: ["CommandLineTools"])),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)],
             // Exports the executable's own symbols so that the thread dump can name its functions (dladdr).

@@ -1,3 +1,4 @@
+#if CommandLineTools
 import ArgumentParser
 import CSignalShim
 import SignalCore
@@ -263,3 +264,20 @@ struct SignalWorkerCommand: ParsableCommand {
         return "\(String(cString: strerror(code))) (errno: \(code))"
     }
 }
+
+#else
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Built without the `CommandLineTools` trait: swift-argument-parser is not part of this build.
+@main
+struct SignalWorkerCommand {
+    static func main() {
+        let message = "signal-worker: built without the CommandLineTools trait (swift-argument-parser)\n"
+        _ = message.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+        exit(64)
+    }
+}
+#endif

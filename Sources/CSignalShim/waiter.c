@@ -160,7 +160,8 @@ static int take_batch(const sigset_t *set, const struct timespec *timeout, uint3
         } else if (direct != NULL && (direct->mask & csignal_bit(signo))) {
             csignal_record_delivery(signo, &info, CSIGNAL_ROUTE_WAITER, direct->record);
             direct->matched = true;
-            *notify = true;
+            // No *notify for it: the caller has it, and the ring copy is handed to the others by whoever
+            // drains next (the wait thread always drains when it takes its role back).
             return 0;  // straight back to the waiting caller; the ring keeps the rest for the next hand-over
         } else {
             csignal_record_delivery(signo, &info, CSIGNAL_ROUTE_WAITER, NULL);
@@ -290,7 +291,14 @@ int csignal_borrow_wait(int64_t timeout_ns, uint64_t direct_mask, csignal_record
     direct_request direct = {.mask = direct_mask, .record = direct_record, .matched = false};
     int err = take_batch(&set, &ts, generation, batch_limit, notify, &direct);
     *matched = direct.matched;
-    if (direct.matched) return 0;
+    if (direct.matched) {
+        // Under load more are already queued: take them now, into the ring, so that the caller's next calls
+        // find them handed over instead of borrowing the role once per delivery. Costs one system call that
+        // finds nothing when the caller is paced.
+        static const struct timespec zero = {0, 0};
+        take_batch(&set, &zero, generation, batch_limit, notify, NULL);
+        return 0;
+    }
     if (atomic_load_explicit(&reclaim_requested, memory_order_seq_cst)) return ECANCELED;
     if (err == EAGAIN) return ETIMEDOUT;
     return err == EINTR ? 0 : err;

@@ -146,7 +146,6 @@ let package = Package(
 )
 
 // MARK: - Stress tool (issue 4): `signalcore-stress` and the checker it uses.
-package.dependencies.append(.package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"))
 package.products.append(.executable(name: "signalcore-stress", targets: ["SignalCoreStress"]))
 package.targets.append(contentsOf: [
     .target(name: "CStressSupport", cSettings: [.define("_GNU_SOURCE")]),
@@ -155,7 +154,7 @@ package.targets.append(contentsOf: [
         name: "SignalCoreStress",
         dependencies: [
             "SignalCore", "CStressSupport", "StressChecker",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CommandLineTools"])),
         ],
         swiftSettings: [.swiftLanguageMode(.v6)]
     ),

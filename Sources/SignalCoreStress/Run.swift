@@ -1,3 +1,4 @@
+#if CommandLineTools
 import ArgumentParser
 import CStressSupport
 import SignalCore
@@ -204,3 +205,4 @@ extension String {
         split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }
+#endif

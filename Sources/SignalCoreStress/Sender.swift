@@ -1,3 +1,4 @@
+#if CommandLineTools
 import ArgumentParser
 import CStressSupport
 import StressChecker
@@ -160,3 +161,4 @@ struct Sender: ParsableCommand {
                                   handshakes: handshakes, sendError: Int32(f["error"] ?? "") ?? 0)
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if CommandLineTools
 import ArgumentParser
 import CStressSupport
 import Dispatch
@@ -148,3 +149,4 @@ struct Target: ParsableCommand {
 }
 
 func fflushStdout() { fflush(nil) }
+#endif

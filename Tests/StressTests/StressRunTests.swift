@@ -1,3 +1,5 @@
+// Needs the tool's command line (swift-argument-parser, the CommandLineTools trait, on by default).
+#if CommandLineTools
 import Testing
 
 #if canImport(Glibc)
@@ -119,3 +121,4 @@ import Glibc
 extension Substring {
     func replacingQuotes() -> String { String(filter { $0 != "\"" && $0 != "}" && $0 != "{" }) }
 }
+#endif

@@ -3,6 +3,7 @@
 import CSignalShim
 import Dispatch
 import SignalCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -442,6 +443,53 @@ case "borrow":
     say("a_sequences=\(aEvents.map { String($0.sequence) }.joined(separator: ","))")
     say("stop_ms=\(stopTook.components.seconds * 1000 + stopTook.components.attoseconds / 1_000_000_000_000_000)")
     say("everything_dropped=\(everything.droppedEvents)")
+
+// The lazy lease: a thread looping on next() keeps the wait role between calls, so the wait thread does not
+// wake per signal; when the thread stops calling, the lease runs out and the wait thread takes deliveries again.
+case "lease":
+    must { try engine.start(watching: [.sigusr1, .sigusr2]) }
+    guard let waiterTID = engine.waitThreadID else { fail("no wait thread") }
+    func waiterSwitches() -> UInt64 {
+        var report = csignal_thread_report()
+        if csignal_thread_status(waiterTID, &report) != 0 { fail("status of \(waiterTID)") }
+        return report.voluntary_switches
+    }
+    let rounds = 20
+    let subscription = engine.subscribe(to: [.sigusr1])
+    let seen = Atomic<Int>(0)
+    let consumer = HelperThread { _ in
+        for _ in 0..<rounds {
+            guard subscription.next(timeout: .seconds(20)) != nil else { return }
+            seen.add(1, ordering: .releasing)
+        }
+    }
+    // First round: the consumer borrows the role (the wait thread wakes to lend it); then count.
+    must { try SignalSender.raise(.sigusr1) }
+    waitUntil("round 1") { seen.load(ordering: .acquiring) == 1 }
+    let before = waiterSwitches()
+    for round in 2...rounds {
+        waitUntil("the consumer to wait again") {
+            must { try engine.auditThreads() }.first { $0.threadID == consumer.tid }.map { !$0.blocksWatched } ?? false
+        }
+        must { try SignalSender.raise(.sigusr1) }
+        waitUntil("round \(round)") { seen.load(ordering: .acquiring) == round }
+    }
+    let after = waiterSwitches()
+    consumer.join()
+    say("rounds=\(rounds) waiter_wakeups_during_loop=\(after - before)")
+    // The consumer is gone with the lease: the wait thread must take deliveries again.
+    let others = engine.subscribe(to: [.sigusr2])
+    let clock = ContinuousClock()
+    let sent = clock.now
+    must { try SignalSender.raise(.sigusr2) }
+    var event: SignalEvent? = nil
+    waitUntil("SIGUSR2 after the lease") {
+        event = others.drain().first
+        return event != nil
+    }
+    let took = clock.now - sent
+    say("after_lease_signal=\(event?.signal.rawValue ?? 0) after_lease_ms=\(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000) after_lease_tid=\(event?.threadID ?? 0) waiter=\(waiterTID)")
+    must { try engine.stop() }
 
 default:
     fail("unknown scenario \(scenario)")

@@ -248,4 +248,14 @@ import Glibc
         #expect(tids.first == helper.value("a_tid"))
         #expect(helper.int("stop_ms")! < 5000)
     }
+
+    @Test func aBlockingLoopKeepsTheRoleBetweenCallsAndTheLeaseRunsOut() throws {
+        let (helper, exit) = try HelperProcess.run(["lease"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        // Without the lease the wait thread wakes at least twice per round (take the role back, lend it again).
+        #expect(helper.int("waiter_wakeups_during_loop")! <= 2)
+        #expect(helper.int("after_lease_signal") == Int(SIGUSR2))
+        #expect(helper.value("after_lease_tid") == helper.value("waiter"))
+        #expect(helper.int("after_lease_ms")! < 1000)
+    }
 }

@@ -31,6 +31,9 @@ void csignal_ring_reset(uint32_t capacity);
 void csignal_wake_waiter(void);
 /// Tells the wait thread that the watched set changed and waits until it uses the new set. Setup only.
 int csignal_waiter_apply_watched(void);
+/// In a forked child: forgets the wait thread (it exists only in the parent) and marks the engine stopped.
+/// ASYNC-SIGNAL-SAFE: atomic stores only.
+void csignal_waiter_forget_after_fork(void);
 
 extern _Atomic uint64_t csignal_watched_mask;   // bit n-1 = signal n; written by setup, read by the waiter
 extern _Atomic pid_t csignal_waiter_tid_value;  // 0 when there is no wait thread

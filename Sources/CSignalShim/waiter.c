@@ -216,6 +216,13 @@ int csignal_engine_stop(const char **failed_call) {
     return 0;
 }
 
+void csignal_waiter_forget_after_fork(void) {
+    atomic_store_explicit(&csignal_watched_mask, 0, memory_order_relaxed);
+    atomic_store_explicit(&csignal_waiter_tid_value, 0, memory_order_relaxed);
+    atomic_store_explicit(&poke_pending, 0, memory_order_relaxed);
+    atomic_store_explicit(&running, false, memory_order_release);
+}
+
 bool csignal_engine_running(void) { return atomic_load_explicit(&running, memory_order_acquire); }
 uint64_t csignal_engine_watched(void) { return atomic_load_explicit(&csignal_watched_mask, memory_order_acquire); }
 pid_t csignal_engine_waiter_tid(void) {

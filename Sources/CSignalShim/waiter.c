@@ -62,6 +62,20 @@ static int poke(void) {
     return 0;
 }
 
+/// NOT SAFE: setup only. poke(), retrying while the kernel refuses with EAGAIN. The internal signal is a
+/// real-time signal, and the kernel's queue for those (RLIMIT_SIGPENDING) is shared by every process of the
+/// same user: another program that lets signals pile up can fill it, and a single refused poke would then
+/// fail start, watch, unwatch or stop (stop would leave the wait thread running). Bounded: 5 s.
+static int poke_from_setup(void) {
+    int64_t deadline = csignal_now_ns() + 5000000000LL;
+    for (;;) {
+        int err = poke();
+        if (err != EAGAIN || csignal_now_ns() > deadline) return err;
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+}
+
 /// ASYNC-SIGNAL-SAFE.
 void csignal_wake_waiter(void) {
     // acq_rel: the acquire half orders this after our record's publication for the waiter that clears the flag
@@ -141,7 +155,7 @@ static void *waiter_main(void *unused) {
 
 int csignal_waiter_apply_watched(void) {
     uint32_t generation = atomic_fetch_add_explicit(&requested_generation, 1, memory_order_acq_rel) + 1;
-    int err = poke();
+    int err = poke_from_setup();
     if (err != 0) return err;
     int64_t deadline = csignal_now_ns() + 5000000000LL;
     for (;;) {
@@ -204,7 +218,7 @@ int csignal_engine_stop(const char **failed_call) {
     if (err != 0) return err;
 
     atomic_store_explicit(&stop_requested, true, memory_order_release);
-    err = poke();
+    err = poke_from_setup();
     if (err != 0) {
         *failed_call = "tgkill";
         return err;

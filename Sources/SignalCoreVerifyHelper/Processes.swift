@@ -147,11 +147,13 @@ func scenarioSpawn() {
             if wrapped { try ChildProcessSignals.withWatchedSignalsUnblocked { try process.run() } }
             else { try process.run() }
         } catch { fail("\(label): Process.run: \(error)") }
-        return inspectAndTerminate(label, process.processIdentifier) { _ in
+        let result = inspectAndTerminate(label, process.processIdentifier) { _ in
             if done.wait(timeout: .now() + 20) == .timedOut { return "timeout" }
             return process.terminationReason == .uncaughtSignal ? "signal=\(process.terminationStatus)"
                                                                  : "exit=\(process.terminationStatus)"
         }
+        process.terminationHandler = nil
+        return result
     }
     let process = runProcess("foundation_process_plain", wrapped: false)
     say("foundation_process_plain_inherits_mask=\(process.clean ? 0 : 1)")

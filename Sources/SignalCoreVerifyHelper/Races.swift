@@ -261,7 +261,20 @@ func scenarioQueueFull(limit: Int) {
     say("queue_full limit=\(limit) queued=\(queued) error=\(firstError)")
     check(firstError == EAGAIN, "the sender saw EAGAIN once the queue was full")
     check(queued > 0 && queued <= limit, "no more than RLIMIT_SIGPENDING were queued")
-    go.signal()
+    // The engine's own wake-up is a real-time signal too, charged to the same full queue: watch must wait for
+    // room rather than fail. A thread makes room after 100 ms (the target unblocks and takes its signals).
+    let freer = Worker {
+        var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+        nanosleep(&pause, nil)
+        go.signal()
+    }
+    let watchStarted = clock.now
+    let watchResult = Result { () throws(SignalError) in try engine.watch([.realtime(6)]) }
+    let watchWaited = clock.now - watchStarted
+    freer.join()
+    say("queue_full watch_result=\(watchResult) watch_waited_ms=\(milliseconds(watchWaited))")
+    check((try? watchResult.get()) != nil && watchWaited >= .milliseconds(80),
+          "watch on a full queue waited for room and succeeded (no EAGAIN)")
     var values: [CInt] = []
     while values.count < queued {
         guard let e = subscription.next(timeout: .seconds(20)) else { break }
@@ -276,5 +289,75 @@ func scenarioQueueFull(limit: Int) {
     check(subscription.next(timeout: .seconds(10))?.value == CInt(queued + 1), "and that one arrives too")
     go.signal()
     target.join()
+    must { try engine.stop() }
+}
+
+/// Many consumers at once on the wait-thread route only: three blocking subscriptions, an async sequence, a
+/// thread that keeps subscribing and cancelling, and a poller, while a sender queues `count` RT signals. Every
+/// thread is created after start, so each inherits the blocked mask and no handler ever runs: this is the
+/// scenario ThreadSanitizer can judge completely (see SAFETY.md), and it checks every handover is exact.
+func scenarioSubscriberStress(count: Int) {
+    let engine = SignalEngine.shared
+    let rt = Signal.realtime(5)
+    must { try engine.start(watching: [rt]) }
+    let subscriptions = (0..<3).map { _ in engine.subscribe(to: [rt], bufferingLimit: count + 16) }
+    let inOrder = Atomic<Int>(0)
+    let consumers = subscriptions.map { subscription in
+        Worker {
+            var expected: CInt = 1
+            while expected <= CInt(count) {
+                guard let event = subscription.next(timeout: .seconds(30)) else { return }
+                if event.value != expected { return }
+                expected += 1
+            }
+            inOrder.add(1, ordering: .relaxed)
+        }
+    }
+    let stop = Atomic<Bool>(false)
+    let churned = Atomic<Int>(0)
+    let churn = Worker {
+        while !stop.load(ordering: .relaxed) {
+            let s = engine.subscribe(to: [rt], bufferingLimit: 8)
+            _ = s.next(timeout: .milliseconds(1))
+            s.cancel()
+            churned.add(1, ordering: .relaxed)
+        }
+    }
+    let polled = Atomic<UInt64>(0)
+    let poller = Worker {
+        var p = engine.poller(for: rt)
+        var total: UInt64 = 0
+        let deadline = clock.now + .seconds(60)
+        while total < UInt64(count) && clock.now < deadline { total += p.poll() }
+        polled.store(total, ordering: .relaxed)
+    }
+    let asyncDone = DispatchSemaphore(value: 0)
+    let asyncSeen = Atomic<Int>(0)
+    let stream = engine.events(for: [rt], bufferingLimit: count + 16)
+    Task.detached {
+        var n = 0
+        for await _ in stream {
+            n += 1
+            if n == count { break }
+        }
+        asyncSeen.store(n, ordering: .relaxed)
+        asyncDone.signal()
+    }
+    guard let flood = csv_flood_start(getpid(), rt.rawValue, UInt64(count), 60) else { fail("flood") }
+    let sent = csv_flood_join(flood, nil)
+    for c in consumers { c.join() }
+    poller.join()
+    if asyncDone.wait(timeout: .now() + 30) == .timedOut { fail("async consumer did not finish") }
+    stop.store(true, ordering: .relaxed)
+    churn.join()
+    let c = engine.counts(for: rt)
+    say("subscriber_stress sent=\(sent) delivered=\(c.delivered) via_handler=\(c.viaHandler) blocking_in_order=\(inOrder.load(ordering: .relaxed)) async_seen=\(asyncSeen.load(ordering: .relaxed)) polled=\(polled.load(ordering: .relaxed)) churned=\(churned.load(ordering: .relaxed))")
+    check(sent == UInt64(count) && c.delivered == sent, "delivered == sent")
+    check(c.viaHandler == 0, "wait-thread route only (every thread blocks the signal)")
+    check(inOrder.load(ordering: .relaxed) == 3, "three blocking subscriptions saw all \(count), in order")
+    check(asyncSeen.load(ordering: .relaxed) == count, "the async sequence saw all \(count)")
+    check(polled.load(ordering: .relaxed) == UInt64(count), "the poller counted all \(count)")
+    check(auditAllBlocked("stress"), "every thread blocks the watched signal")
+    for s in subscriptions { s.cancel() }
     must { try engine.stop() }
 }

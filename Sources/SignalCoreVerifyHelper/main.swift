@@ -17,6 +17,7 @@ case "watch-churn": scenarioWatchChurn(iterations: argument(1, default: 20_000),
 case "cycles": scenarioCycles(cycles: argument(1, default: 10_000))
 case "ring-full": scenarioRingFull(processSignals: argument(1, default: 20_000), threadSignals: argument(2, default: 2_000))
 case "queue-full": scenarioQueueFull(limit: argument(1, default: 64))
+case "subscriber-stress": scenarioSubscriberStress(count: argument(1, default: 20_000))
 default: fail("unknown scenario \(arguments[1])")
 }
 say("DONE")

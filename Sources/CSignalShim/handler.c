@@ -66,7 +66,7 @@ void csignal_fallback_handler(int signo, siginfo_t *info, void *ucontext) {
     // Order matters: record first (counter and ring slot published with release stores), then wake the wait
     // thread. The wait thread clears its "poked" flag before it drains, so a record published after the drain
     // began always finds the flag clear and sends a new poke: no record can sit unnoticed in the ring.
-    csignal_record_delivery(signo, info, CSIGNAL_ROUTE_HANDLER);
+    csignal_record_delivery(signo, info, CSIGNAL_ROUTE_HANDLER, NULL);
     csignal_wake_waiter();
 
 #ifdef CSIGNAL_AUDIT_BROKEN_HANDLER

@@ -147,7 +147,6 @@ int csignal_spread_mask(uint64_t block_mask, uint64_t unblock_mask, csignal_spre
     const int internal = csignal_internal_signo();
     const uint64_t internal_bit = csignal_bit(internal);
     const pid_t self = csignal_gettid();
-    const pid_t pid = getpid();
 
     // Our own thread first, directly.
     sigset_t set;
@@ -184,7 +183,7 @@ int csignal_spread_mask(uint64_t block_mask, uint64_t unblock_mask, csignal_spre
                 if (pass == 0) result->unreachable++;
                 continue;
             }
-            if (syscall(SYS_tgkill, pid, tid, internal) == 0) {
+            if (csignal_poke_thread_patiently(tid) == 0) {
                 sent++;
                 result->signalled++;
                 tid_list_add(&answered, tid);
@@ -211,7 +210,7 @@ csignal_spread_result csignal_last_spread(void) { return last_spread; }
 
 // --- watch / unwatch -----------------------------------------------------------------------------------------
 
-int csignal_engine_watch(uint64_t mask, const char **failed_call) {
+static int engine_watch(uint64_t mask, const char **failed_call) {
     *failed_call = "csignal_engine_watch";
     if (!csignal_engine_running()) return ESRCH;
     for (int s = 1; s <= CSIGNAL_MAX_SIGNO; s++)
@@ -256,7 +255,7 @@ int csignal_engine_watch(uint64_t mask, const char **failed_call) {
     return err;
 }
 
-int csignal_engine_unwatch(uint64_t mask, const char **failed_call) {
+static int engine_unwatch(uint64_t mask, const char **failed_call) {
     *failed_call = "csignal_engine_unwatch";
     if (!csignal_engine_running()) return ESRCH;
     mask &= csignal_engine_watched();
@@ -283,6 +282,26 @@ int csignal_engine_unwatch(uint64_t mask, const char **failed_call) {
     err = csignal_spread_mask(0, mask & ~blocked_before_watch, &result);
     if (err != 0) *failed_call = "opendir(/proc/self/task)";
     return err;
+}
+
+/// Runs a setup operation with the wait role taken back from any borrower.
+static int with_role_reclaimed(int (*operation)(uint64_t, const char **), uint64_t mask, const char **failed_call) {
+    int err = csignal_role_reclaim();
+    if (err != 0) {
+        *failed_call = "csignal_role_reclaim";
+    } else {
+        err = operation(mask, failed_call);
+    }
+    csignal_role_release();
+    return err;
+}
+
+int csignal_engine_watch(uint64_t mask, const char **failed_call) {
+    return with_role_reclaimed(engine_watch, mask, failed_call);
+}
+
+int csignal_engine_unwatch(uint64_t mask, const char **failed_call) {
+    return with_role_reclaimed(engine_unwatch, mask, failed_call);
 }
 
 // --- after fork ----------------------------------------------------------------------------------------------

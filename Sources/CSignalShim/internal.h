@@ -20,8 +20,9 @@ _Static_assert(CSIGNAL_MAX_SIGNO == _NSIG - 1, "Linux numbers signals 1..._NSIG-
 
 // --- recorder (record.c) -------------------------------------------------------------------------------------
 
-/// Counts a delivery and appends its record to the ring. ASYNC-SIGNAL-SAFE.
-void csignal_record_delivery(int signo, const siginfo_t *info, int route);
+/// Counts a delivery and appends its record to the ring; copies the record to `copy` when not NULL.
+/// ASYNC-SIGNAL-SAFE.
+void csignal_record_delivery(int signo, const siginfo_t *info, int route, csignal_record *copy);
 /// Empties the ring and sets its capacity. NOT SAFE: setup only, with no recorder running.
 void csignal_ring_reset(uint32_t capacity);
 
@@ -29,11 +30,21 @@ void csignal_ring_reset(uint32_t capacity);
 
 /// Asks the wait thread to look at the ring and notify, coalescing requests. ASYNC-SIGNAL-SAFE.
 void csignal_wake_waiter(void);
+/// Sends the internal signal to thread `tid` of this process, retrying up to 5 s while the kernel's real-time
+/// queue is full (EAGAIN). Returns 0 or errno. NOT SAFE: ordinary threads (it sleeps between tries).
+int csignal_poke_thread_patiently(pid_t tid);
 /// Tells the wait thread that the watched set changed and waits until it uses the new set. Setup only.
 int csignal_waiter_apply_watched(void);
 /// In a forked child: forgets the wait thread (it exists only in the parent) and marks the engine stopped.
 /// ASYNC-SIGNAL-SAFE: atomic stores only.
 void csignal_waiter_forget_after_fork(void);
+
+/// Takes the wait role back from a borrower and keeps borrowers out until csignal_role_release (nests).
+/// Setup only.
+int csignal_role_reclaim(void);
+void csignal_role_release(void);
+/// Kernel thread id of the calling thread if it holds the wait role, else 0. ASYNC-SIGNAL-SAFE.
+extern _Thread_local pid_t csignal_role_tid;
 
 extern _Atomic uint64_t csignal_watched_mask;   // bit n-1 = signal n; written by setup, read by the waiter
 extern _Atomic pid_t csignal_waiter_tid_value;  // 0 when there is no wait thread

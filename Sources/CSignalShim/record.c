@@ -72,7 +72,7 @@ static bool ring_push(csignal_record *record) {
 }
 
 /// ASYNC-SIGNAL-SAFE.
-void csignal_record_delivery(int signo, const siginfo_t *info, int route) {
+void csignal_record_delivery(int signo, const siginfo_t *info, int route, csignal_record *copy) {
     if (signo < 1 || signo > CSIGNAL_MAX_SIGNO) return;
     csignal_counter_line *line = &csignal_counter_table[signo];
 
@@ -91,12 +91,14 @@ void csignal_record_delivery(int signo, const siginfo_t *info, int route) {
     record.route = route;
     record.reserved = 0;
     if (route == CSIGNAL_ROUTE_WAITER) {
-        record.tid = atomic_load_explicit(&csignal_waiter_tid_value, memory_order_relaxed);
+        record.tid = csignal_role_tid;  // the wait thread, or the thread that borrows its role
     } else {
         record.tid = (int32_t)syscall(SYS_gettid);  // the raw system call: no lock, no errno unless it fails
     }
 
-    if (!ring_push(&record)) {
+    bool kept = ring_push(&record);
+    if (copy != NULL) *copy = record;  // sequence is set when the ring kept it, 0 when it was dropped
+    if (!kept) {
         __atomic_fetch_add(&line->dropped, 1, __ATOMIC_RELAXED);
         atomic_fetch_add_explicit(&dropped_total, 1, memory_order_relaxed);
     }

@@ -22,20 +22,40 @@
 _Atomic uint64_t csignal_watched_mask = 0;
 _Atomic pid_t csignal_waiter_tid_value = 0;
 _Atomic pid_t csignal_own_pid = 0;
+/// Set on the thread that holds the wait role (the wait thread, or a borrower): its kernel thread id.
+_Thread_local pid_t csignal_role_tid = 0;
 
 static pthread_t waiter_thread;
 static _Atomic bool running = false;
 static _Atomic bool stop_requested = false;
-// A handler sets this before poking, the waiter clears it before it drains (see csignal_fallback_handler).
+// A handler sets this before poking, the role holder clears it before it drains (see csignal_fallback_handler).
 static _Atomic int poke_pending = 0;
 // Watched-set generations: setup bumps `requested`, the waiter publishes what it uses in `applied`.
 static _Atomic uint32_t requested_generation = 0;
 static _Atomic uint32_t applied_generation = 0;
 static _Atomic uint32_t waiter_started = 0;
 
+// ┌ THE WAIT ROLE ─────────────────────────────────────────────────────────────────────────────────────────────┐
+// │ Exactly one thread at a time sleeps in sigwaitinfo for the watched set: normally the wait thread. A thread  │
+// │ that blocks in SignalSubscription.next(timeout:) may borrow the role, so that the kernel wakes *it* — one   │
+// │ wake-up from send to caller instead of two (wait thread, then the caller). The wait thread parks on a futex │
+// │ meanwhile. Setup (watch, unwatch, stop) always takes the role back first, so the wait set and the wait      │
+// │ thread's acknowledgements keep one owner.                                                                  │
+// │   WAITER ──borrow_begin (CAS)──▶ REQUESTED ──wait thread parks──▶ LENT ──borrow_end──▶ WAITER              │
+// │ Orderings: role and borrower_tid are seq_cst, so that a handler that pokes "the role holder" after its       │
+// │ poke_pending exchange reads the role no earlier than the holder that cleared poke_pending (see poke_role).  │
+// └────────────────────────────────────────────────────────────────────────────────────────────────────────────┘
+enum { ROLE_WAITER = 0, ROLE_REQUESTED = 1, ROLE_LENT = 2 };
+static _Atomic uint32_t role = ROLE_WAITER;
+static _Atomic pid_t borrower_tid = 0;
+static _Atomic uint32_t reclaim_requested = 0;
+static _Thread_local sigset_t borrower_saved_mask;
+
 static csignal_notify_fn notify_fn = NULL;
 static void *notify_context = NULL;
 static uint32_t batch_limit = 64;
+
+bool csignal_on_wait_thread(void) { return csignal_role_tid != 0; }
 
 int64_t csignal_now_ns(void) {
     struct timespec ts;
@@ -45,7 +65,8 @@ int64_t csignal_now_ns(void) {
 
 int csignal_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) {
     struct timespec ts = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
-    long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
+    long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, timeout_ns < 0 ? NULL : &ts,
+                     NULL, 0);
     return r == 0 ? 0 : errno;
 }
 
@@ -53,41 +74,51 @@ void csignal_futex_wake(_Atomic uint32_t *word) {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-/// ASYNC-SIGNAL-SAFE: an atomic exchange and the raw tgkill system call.
-static int poke(void) {
-    pid_t tid = atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire);
+/// Sends the internal signal to one thread of ours. ASYNC-SIGNAL-SAFE: the raw tgkill system call.
+static int poke_thread(pid_t tid) {
     if (tid <= 0) return ESRCH;
     pid_t pid = atomic_load_explicit(&csignal_own_pid, memory_order_relaxed);
     if (syscall(SYS_tgkill, pid, tid, csignal_internal_signo()) != 0) return errno;
     return 0;
 }
 
-/// NOT SAFE: setup only. poke(), retrying while the kernel refuses with EAGAIN. The internal signal is a
-/// real-time signal, and the kernel's queue for those (RLIMIT_SIGPENDING) is shared by every process of the
-/// same user: another program that lets signals pile up can fill it, and a single refused poke would then
-/// fail start, watch, unwatch or stop (stop would leave the wait thread running). Bounded: 5 s.
-static int poke_from_setup(void) {
+/// For setup and borrowers, which may wait: retries while the kernel's real-time queue is full (EAGAIN:
+/// RLIMIT_SIGPENDING counts every pending queued signal of this user, other processes' included), up to 5 s.
+/// NOT SAFE: ordinary threads only.
+int csignal_poke_thread_patiently(pid_t tid) {
     int64_t deadline = csignal_now_ns() + 5000000000LL;
     for (;;) {
-        int err = poke();
+        int err = poke_thread(tid);
         if (err != EAGAIN || csignal_now_ns() > deadline) return err;
-        struct timespec pause = {0, 1000000};
+        struct timespec pause = {0, 100000};
         nanosleep(&pause, NULL);
     }
 }
 
+/// Pokes whichever thread holds the wait role now. ASYNC-SIGNAL-SAFE.
+static int poke_role(void) {
+    if (atomic_load_explicit(&role, memory_order_seq_cst) == ROLE_LENT) {
+        pid_t borrower = atomic_load_explicit(&borrower_tid, memory_order_seq_cst);
+        if (borrower > 0) return poke_thread(borrower);
+    }
+    return poke_thread(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire));
+}
+
 /// ASYNC-SIGNAL-SAFE.
 void csignal_wake_waiter(void) {
-    // acq_rel: the acquire half orders this after our record's publication for the waiter that clears the flag
-    // (it clears with acq_rel too); the release half publishes the record to it.
-    if (atomic_exchange_explicit(&poke_pending, 1, memory_order_acq_rel) == 0) {
-        if (poke() != 0) {
+    // seq_cst exchange: publishes our record (published before it) to the role holder that clears the flag,
+    // and orders our read of the role after that holder's (see THE WAIT ROLE).
+    if (atomic_exchange_explicit(&poke_pending, 1, memory_order_seq_cst) == 0) {
+        if (poke_role() != 0) {
             // The kernel refused the poke (its real-time queue is full, RLIMIT_SIGPENDING). Clear the flag so
-            // that the next delivery tries again; the wait thread is awake anyway while signals are queued.
+            // that the next delivery tries again; the role holder is awake anyway while signals are queued.
             atomic_store_explicit(&poke_pending, 0, memory_order_release);
         }
     }
 }
+
+/// ASYNC-SIGNAL-SAFE.
+void csignal_engine_poke(void) { csignal_wake_waiter(); }
 
 static void build_wait_set(sigset_t *set) {
     sigemptyset(set);
@@ -98,19 +129,79 @@ static void build_wait_set(sigset_t *set) {
     sigaddset(set, csignal_internal_signo());
 }
 
+/// What a borrower wants handed back directly: the first delivery of a signal in `mask`.
+typedef struct direct_request {
+    uint64_t mask;
+    csignal_record *record;
+    bool matched;
+} direct_request;
+
+/// One batch, for whichever thread holds the wait role: waits for the first delivery (forever when `timeout` is
+/// NULL), records it, then takes what is already pending without sleeping, until `limit` deliveries are
+/// recorded. Sets *notify when something was recorded or a poke arrived. With a `direct` request, the batch ends
+/// at the first delivery the borrower waits for, and a copy of its record goes straight back to it. Returns 0, or
+/// the errno of the first wait (EAGAIN: timed out or nothing pending, EINTR: interrupted).
+static int take_batch(const sigset_t *set, const struct timespec *timeout, uint32_t have_generation, uint32_t limit,
+                      bool *notify, direct_request *direct) {
+    static const struct timespec zero = {0, 0};
+    const int internal = csignal_internal_signo();
+    const pid_t pid = atomic_load_explicit(&csignal_own_pid, memory_order_relaxed);
+    siginfo_t info;
+    int signo = timeout == NULL ? sigwaitinfo(set, &info) : sigtimedwait(set, &info, timeout);
+    if (signo < 0) return errno;
+    uint32_t taken = 0;
+    for (;;) {
+        if (signo == internal) {
+            if (info.si_pid == pid) {
+                // Clear before draining: see csignal_fallback_handler for the race this ordering closes.
+                atomic_exchange_explicit(&poke_pending, 0, memory_order_seq_cst);
+                *notify = true;
+            }
+        } else if (direct != NULL && (direct->mask & csignal_bit(signo))) {
+            csignal_record_delivery(signo, &info, CSIGNAL_ROUTE_WAITER, direct->record);
+            direct->matched = true;
+            *notify = true;
+            return 0;  // straight back to the waiting caller; the ring keeps the rest for the next hand-over
+        } else {
+            csignal_record_delivery(signo, &info, CSIGNAL_ROUTE_WAITER, NULL);
+            *notify = true;
+            taken++;
+        }
+        if (taken >= limit) break;
+        if (atomic_load_explicit(&requested_generation, memory_order_acquire) != have_generation) break;
+        signo = sigtimedwait(set, &info, &zero);
+        if (signo < 0) break;  // EAGAIN: nothing else pending
+    }
+    return 0;
+}
+
+/// The wait thread lends its role: it parks until the borrower gives the role back. Idle cost: none (a futex
+/// wait without timeout).
+static void lend_role(void) {
+    uint32_t expected = ROLE_REQUESTED;
+    if (!atomic_compare_exchange_strong_explicit(&role, &expected, ROLE_LENT, memory_order_seq_cst,
+                                                 memory_order_seq_cst)) {
+        return;  // the borrower gave up waiting
+    }
+    csignal_futex_wake(&role);
+    while (atomic_load_explicit(&role, memory_order_seq_cst) == ROLE_LENT) {
+        csignal_futex_wait(&role, ROLE_LENT, -1);
+    }
+    // Back in the role: whatever a handler recorded while pokes went to the borrower is drained now.
+    atomic_exchange_explicit(&poke_pending, 0, memory_order_seq_cst);
+    if (notify_fn != NULL) notify_fn(notify_context);
+}
+
 static void *waiter_main(void *unused) {
     (void)unused;
     pthread_setname_np(pthread_self(), "signalcore");
-    atomic_store_explicit(&csignal_waiter_tid_value, (pid_t)syscall(SYS_gettid), memory_order_release);
+    csignal_role_tid = (pid_t)syscall(SYS_gettid);
+    atomic_store_explicit(&csignal_waiter_tid_value, csignal_role_tid, memory_order_release);
     atomic_store_explicit(&waiter_started, 1, memory_order_release);
     csignal_futex_wake(&waiter_started);
 
-    const int internal = csignal_internal_signo();
-    const pid_t pid = atomic_load_explicit(&csignal_own_pid, memory_order_relaxed);
-    const struct timespec zero = {0, 0};
     uint32_t have_generation = UINT32_MAX;
     sigset_t set;
-    siginfo_t info;
 
     for (;;) {
         uint32_t generation = atomic_load_explicit(&requested_generation, memory_order_acquire);
@@ -121,41 +212,123 @@ static void *waiter_main(void *unused) {
             csignal_futex_wake(&applied_generation);
         }
 
-        int signo = sigwaitinfo(&set, &info);
-        if (signo < 0) {
-            if (errno == EINTR) continue;
-            CSIGNAL_FATAL("sigwaitinfo failed in the wait thread");
-        }
-
+        // Sleep for the first delivery and hand it over alone: nothing stands between the kernel's wake-up and
+        // Swift but recording it. Then take what queued up meanwhile, in batches, without sleeping.
+        static const struct timespec zero = {0, 0};
         bool notify = false;
-        uint32_t taken = 0;
-        for (;;) {
-            if (signo == internal) {
-                if (info.si_pid == pid) {
-                    // Clear before draining: see csignal_fallback_handler for the race this ordering closes.
-                    atomic_exchange_explicit(&poke_pending, 0, memory_order_acq_rel);
-                    notify = true;
-                }
-            } else {
-                csignal_record_delivery(signo, &info, CSIGNAL_ROUTE_WAITER);
-                notify = true;
-                taken++;
-            }
-            if (taken >= batch_limit) break;
-            if (atomic_load_explicit(&requested_generation, memory_order_acquire) != have_generation) break;
-            signo = sigtimedwait(&set, &info, &zero);
-            if (signo < 0) break;  // EAGAIN: nothing else pending
-        }
+        int err = take_batch(&set, NULL, have_generation, 1, &notify, NULL);
+        if (err != 0 && err != EINTR) CSIGNAL_FATAL("sigwaitinfo failed in the wait thread");
         if (notify && notify_fn != NULL) notify_fn(notify_context);
+        while (err == 0 && !atomic_load_explicit(&stop_requested, memory_order_acquire) &&
+               atomic_load_explicit(&requested_generation, memory_order_acquire) == have_generation &&
+               atomic_load_explicit(&role, memory_order_seq_cst) == ROLE_WAITER) {
+            notify = false;
+            err = take_batch(&set, &zero, have_generation, batch_limit, &notify, NULL);
+            if (notify && notify_fn != NULL) notify_fn(notify_context);
+        }
         if (atomic_load_explicit(&stop_requested, memory_order_acquire)) break;
+        if (atomic_load_explicit(&role, memory_order_seq_cst) == ROLE_REQUESTED) lend_role();
     }
     atomic_store_explicit(&csignal_waiter_tid_value, 0, memory_order_release);
     return NULL;
 }
 
+// --- borrowing the wait role (NOT SAFE: any thread but the wait thread) --------------------------------------
+
+int csignal_borrow_begin(int64_t timeout_ns) {
+    if (!atomic_load_explicit(&running, memory_order_acquire)) return ESRCH;
+    if (csignal_role_tid != 0) return EDEADLK;  // this thread holds the role already
+    if (atomic_load_explicit(&reclaim_requested, memory_order_seq_cst)) return EBUSY;
+    uint32_t expected = ROLE_WAITER;
+    if (!atomic_compare_exchange_strong_explicit(&role, &expected, ROLE_REQUESTED, memory_order_seq_cst,
+                                                 memory_order_seq_cst)) {
+        return EBUSY;  // another thread borrows it
+    }
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    atomic_store_explicit(&borrower_tid, self, memory_order_seq_cst);
+    // While borrowed, pokes must be dequeued by our sigtimedwait, never run the internal handler here.
+    sigset_t internal;
+    sigemptyset(&internal);
+    sigaddset(&internal, csignal_internal_signo());
+    pthread_sigmask(SIG_BLOCK, &internal, &borrower_saved_mask);
+
+    pid_t waiter = atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire);
+    int err = csignal_poke_thread_patiently(waiter);
+    int64_t deadline = csignal_now_ns() + timeout_ns;
+    while (err == 0 && atomic_load_explicit(&role, memory_order_seq_cst) == ROLE_REQUESTED) {
+        int64_t left = deadline - csignal_now_ns();
+        if (left <= 0) {
+            err = ETIMEDOUT;
+            break;
+        }
+        csignal_futex_wait(&role, ROLE_REQUESTED, left);
+    }
+    if (err != 0) {
+        expected = ROLE_REQUESTED;
+        if (atomic_compare_exchange_strong_explicit(&role, &expected, ROLE_WAITER, memory_order_seq_cst,
+                                                    memory_order_seq_cst)) {
+            atomic_store_explicit(&borrower_tid, 0, memory_order_seq_cst);
+            csignal_futex_wake(&role);
+            pthread_sigmask(SIG_SETMASK, &borrower_saved_mask, NULL);
+            return err;
+        }
+        // The wait thread parked just now: the role is ours after all.
+    }
+    csignal_role_tid = self;
+    return 0;
+}
+
+int csignal_borrow_wait(int64_t timeout_ns, uint64_t direct_mask, csignal_record *direct_record, bool *matched,
+                        bool *notify) {
+    *notify = false;
+    *matched = false;
+    if (atomic_load_explicit(&reclaim_requested, memory_order_seq_cst)) return ECANCELED;
+    uint32_t generation = atomic_load_explicit(&requested_generation, memory_order_acquire);
+    sigset_t set;
+    build_wait_set(&set);
+    struct timespec ts = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
+    direct_request direct = {.mask = direct_mask, .record = direct_record, .matched = false};
+    int err = take_batch(&set, &ts, generation, batch_limit, notify, &direct);
+    *matched = direct.matched;
+    if (direct.matched) return 0;
+    if (atomic_load_explicit(&reclaim_requested, memory_order_seq_cst)) return ECANCELED;
+    if (err == EAGAIN) return ETIMEDOUT;
+    return err == EINTR ? 0 : err;
+}
+
+void csignal_borrow_end(void) {
+    if (csignal_role_tid == 0 || csignal_role_tid == atomic_load(&csignal_waiter_tid_value)) return;
+    csignal_role_tid = 0;
+    atomic_store_explicit(&borrower_tid, 0, memory_order_seq_cst);
+    atomic_store_explicit(&role, ROLE_WAITER, memory_order_seq_cst);
+    csignal_futex_wake(&role);
+    // A poke still pending here runs the internal handler once, which ignores it; the wait thread drains the
+    // ring when it takes the role back, so nothing it announced is missed.
+    pthread_sigmask(SIG_SETMASK, &borrower_saved_mask, NULL);
+}
+
+/// Takes the role back for setup and keeps new borrowers out until csignal_role_release. Setup only.
+int csignal_role_reclaim(void) {
+    atomic_fetch_add_explicit(&reclaim_requested, 1, memory_order_seq_cst);  // nests: stop -> unwatch
+    int64_t deadline = csignal_now_ns() + 5000000000LL;
+    for (;;) {
+        uint32_t current = atomic_load_explicit(&role, memory_order_seq_cst);
+        if (current == ROLE_WAITER) return 0;
+        if (current == ROLE_LENT) {
+            csignal_poke_thread_patiently(atomic_load_explicit(&borrower_tid, memory_order_seq_cst));
+        }
+        int64_t left = deadline - csignal_now_ns();
+        if (left <= 0) return ETIMEDOUT;
+        csignal_futex_wait(&role, current, left < 50000000 ? left : 50000000);
+    }
+}
+
+void csignal_role_release(void) { atomic_fetch_sub_explicit(&reclaim_requested, 1, memory_order_seq_cst); }
+
 int csignal_waiter_apply_watched(void) {
     uint32_t generation = atomic_fetch_add_explicit(&requested_generation, 1, memory_order_acq_rel) + 1;
-    int err = poke_from_setup();
+    pid_t waiter = atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire);
+    int err = csignal_poke_thread_patiently(waiter);
     if (err != 0) return err;
     int64_t deadline = csignal_now_ns() + 5000000000LL;
     for (;;) {
@@ -213,12 +386,21 @@ int csignal_engine_start(const csignal_start_options *options, const char **fail
 int csignal_engine_stop(const char **failed_call) {
     *failed_call = "csignal_engine_stop";
     if (!atomic_load_explicit(&running, memory_order_acquire)) return ESRCH;
+    int err = csignal_role_reclaim();
+    if (err != 0) {
+        csignal_role_release();
+        *failed_call = "csignal_role_reclaim";
+        return err;
+    }
     uint64_t watched = atomic_load(&csignal_watched_mask);
-    int err = csignal_engine_unwatch(watched, failed_call);
-    if (err != 0) return err;
+    err = csignal_engine_unwatch(watched, failed_call);
+    if (err != 0) {
+        csignal_role_release();
+        return err;
+    }
 
     atomic_store_explicit(&stop_requested, true, memory_order_release);
-    err = poke_from_setup();
+    err = csignal_poke_thread_patiently(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire));
     if (err != 0) {
         *failed_call = "tgkill";
         return err;
@@ -227,6 +409,7 @@ int csignal_engine_stop(const char **failed_call) {
     csignal_wait_handlers_idle();
     csignal_restore_internal();
     atomic_store_explicit(&running, false, memory_order_release);
+    csignal_role_release();
     return 0;
 }
 
@@ -234,6 +417,10 @@ void csignal_waiter_forget_after_fork(void) {
     atomic_store_explicit(&csignal_watched_mask, 0, memory_order_relaxed);
     atomic_store_explicit(&csignal_waiter_tid_value, 0, memory_order_relaxed);
     atomic_store_explicit(&poke_pending, 0, memory_order_relaxed);
+    // A borrower of the wait role exists only in the parent as well.
+    atomic_store_explicit(&borrower_tid, 0, memory_order_relaxed);
+    atomic_store_explicit(&reclaim_requested, 0, memory_order_relaxed);
+    atomic_store_explicit(&role, ROLE_WAITER, memory_order_relaxed);
     atomic_store_explicit(&running, false, memory_order_release);
 }
 

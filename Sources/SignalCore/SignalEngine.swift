@@ -56,7 +56,7 @@ public final class SignalEngine: Sendable {
     }
 
     enum Sink {
-        case stream(AsyncStream<SignalEvent>.Continuation, SubscriptionStatistics)
+        case stream(EventChannel)
         case queue(SignalSubscription)
     }
 
@@ -73,8 +73,13 @@ public final class SignalEngine: Sendable {
     private nonisolated(unsafe) let scratch: UnsafeMutablePointer<csignal_record>
     private static let scratchCount = 256
 
+    /// Runs tasks that prefer it on the wait thread: the lowest-latency way to await signals.
+    /// See ``WaitThreadExecutor``.
+    public let executor: WaitThreadExecutor
+
     private init() {
         scratch = .allocate(capacity: SignalEngine.scratchCount)
+        executor = WaitThreadExecutor()
     }
 
     // MARK: Lifecycle
@@ -92,12 +97,11 @@ public final class SignalEngine: Sendable {
             var options = csignal_start_options()
             options.ring_capacity = UInt32(configuration.ringCapacity)
             options.batch_limit = UInt32(configuration.batchLimit)
-            if configuration.delivery == .automatic {
-                options.notify = { context in
-                    Unmanaged<SignalEngine>.fromOpaque(context!).takeUnretainedValue().pump()
-                }
-                options.notify_context = Unmanaged.passUnretained(self).toOpaque()
+            options.notify = { context in
+                Unmanaged<SignalEngine>.fromOpaque(context!).takeUnretainedValue().waitThreadNotified()
             }
+            options.notify_context = Unmanaged.passUnretained(self).toOpaque()
+            automaticDelivery.store(configuration.delivery == .automatic, ordering: .releasing)
             var failed: UnsafePointer<CChar>? = nil
             var err = csignal_engine_start(&options, &failed)
             if err == EALREADY { throw .alreadyRunning }
@@ -109,19 +113,25 @@ public final class SignalEngine: Sendable {
                 throw .system(call: String(cString: failed!), errno: err)
             }
             current = configuration
+            executor.open()
         }
     }
 
     /// Stops the engine: restores every watched signal's previous disposition and the threads' masks, then
     /// stops and joins the wait thread. Records still in the ring are handed to subscriptions first; then
     /// every subscription ends. A delivery still pending in the kernel meets the restored disposition.
+    ///
+    /// Throws `system(call: "csignal_engine_stop", errno: EDEADLK)` when called by the thread that holds the wait
+    /// role (a task running on ``executor``): the wait thread cannot wait for itself.
     public func stop() throws(SignalError) {
+        try refuseOnWaitRole("csignal_engine_stop")
         try setup.withLock { (current: inout Configuration?) throws(SignalError) in
             guard let configuration = current else { throw .notRunning }
             var failed: UnsafePointer<CChar>? = nil
             let err = csignal_engine_stop(&failed)
             if err != 0 { throw .system(call: String(cString: failed!), errno: err) }
             current = nil
+            executor.close()
             if configuration.delivery == .automatic { pump() }
             let ended = state.withLock { state in
                 let all = state.subscribers
@@ -132,8 +142,14 @@ public final class SignalEngine: Sendable {
         }
     }
 
-    /// Adds signals to a running engine.
+    /// Setup waits for the wait thread's acknowledgement, so the thread holding the wait role cannot do it.
+    private func refuseOnWaitRole(_ call: String) throws(SignalError) {
+        if csignal_on_wait_thread() { throw .system(call: call, errno: EDEADLK) }
+    }
+
+    /// Adds signals to a running engine. Not from a task running on ``executor`` (EDEADLK).
     public func watch(_ signals: SignalSet) throws(SignalError) {
+        try refuseOnWaitRole("csignal_engine_watch")
         try signals.validateWatchable()
         try setup.withLock { (current: inout Configuration?) throws(SignalError) in
             guard current != nil else { throw .notRunning }
@@ -144,7 +160,9 @@ public final class SignalEngine: Sendable {
     }
 
     /// Stops watching signals: restores each one's previous disposition and unblocks it again.
+    /// Not from a task running on ``executor`` (EDEADLK).
     public func unwatch(_ signals: SignalSet) throws(SignalError) {
+        try refuseOnWaitRole("csignal_engine_unwatch")
         if let number = signals.rejectedNumber { throw .outOfRange(number) }
         try setup.withLock { (current: inout Configuration?) throws(SignalError) in
             guard current != nil else { throw .notRunning }
@@ -196,6 +214,19 @@ public final class SignalEngine: Sendable {
         }
     }
 
+    /// Whether the wait thread hands records to subscriptions (automatic delivery).
+    private let automaticDelivery = Atomic<Bool>(false)
+
+    /// Whether the role holder hands records to subscriptions (automatic delivery while running).
+    var deliversAutomatically: Bool { automaticDelivery.load(ordering: .acquiring) }
+
+    /// The role holder's call after each batch: the wait thread, or a thread that borrowed its role in
+    /// ``SignalSubscription/next(timeout:)``. Ordinary thread context, never a signal handler.
+    func waitThreadNotified() {
+        if automaticDelivery.load(ordering: .acquiring) { pump() }
+        executor.runQueued()
+    }
+
     /// Hands every record in the ring to the subscriptions whose set contains its signal.
     /// Runs on the wait thread (through the notify callback), never in a signal handler.
     func pump() {
@@ -225,12 +256,11 @@ public final class SignalEngine: Sendable {
     /// wait for the consumer; further ones are counted in ``SignalEvents/droppedEvents`` (the engine's counters
     /// stay exact).
     public func events(for signals: SignalSet, bufferingLimit: Int = 4096) -> SignalEvents {
-        let statistics = SubscriptionStatistics()
-        let (stream, continuation) = AsyncStream<SignalEvent>.makeStream(
-            bufferingPolicy: .bufferingOldest(Swift.max(1, bufferingLimit)))
-        let id = add(mask: signals.mask, sink: .stream(continuation, statistics))
-        continuation.onTermination = { [weak self] _ in self?.remove(id: id) }
-        return SignalEvents(stream: stream, statistics: statistics)
+        let channel = EventChannel(limit: Swift.max(1, bufferingLimit))
+        let id = add(mask: signals.mask, sink: .stream(channel))
+        channel.setCancelAction { [weak self] in self?.remove(id: id) }
+        let lifetime = SubscriptionLifetime { [weak self] in self?.remove(id: id) }
+        return SignalEvents(channel: channel, lifetime: lifetime)
     }
 
     /// A subscription for code that is not async: wait with a timeout, or drain in batches.
@@ -298,8 +328,8 @@ public final class SignalEngine: Sendable {
 extension SignalEngine.Sink {
     func deliver(_ event: SignalEvent) {
         switch self {
-        case .stream(let continuation, let statistics):
-            if case .dropped = continuation.yield(event) { statistics.dropped.add(1, ordering: .relaxed) }
+        case .stream(let channel):
+            channel.deliver(event)
         case .queue(let subscription):
             subscription.enqueue(event)
         }
@@ -307,13 +337,8 @@ extension SignalEngine.Sink {
 
     func finish() {
         switch self {
-        case .stream(let continuation, _): continuation.finish()
+        case .stream(let channel): channel.finish()
         case .queue(let subscription): subscription.close()
         }
     }
-}
-
-/// Counters of one subscription.
-final class SubscriptionStatistics: Sendable {
-    let dropped = Atomic<UInt64>(0)
 }

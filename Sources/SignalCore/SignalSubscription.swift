@@ -1,3 +1,4 @@
+import CSignalShim
 import Synchronization
 
 #if canImport(Glibc)
@@ -12,19 +13,18 @@ public final class SignalSubscription: @unchecked Sendable {
     // @unchecked: every mutable field is guarded by `mutex`, a pthread mutex paired with `condition` (the
     // toolchain's Mutex has no condition variable).
     public let signals: SignalSet
-    private let limit: Int
     private weak var engine: SignalEngine?
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
-    private var buffer: [SignalEvent] = []
-    private var head = 0
+    private var queue: BoundedEventQueue
     private var closed = false
-    private var dropped: UInt64 = 0
+    /// Ring sequence of an event ``next(timeout:)`` already returned directly (0: none).
+    private var skippedSequence: UInt64 = 0
     var id: UInt64 = 0
 
     init(signals: SignalSet, limit: Int, engine: SignalEngine) {
         self.signals = signals
-        self.limit = limit
+        queue = BoundedEventQueue(limit: limit)
         self.engine = engine
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
@@ -34,7 +34,6 @@ public final class SignalSubscription: @unchecked Sendable {
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
         pthread_cond_init(condition, &attributes)
         pthread_condattr_destroy(&attributes)
-        buffer.reserveCapacity(min(limit, 1024))
     }
 
     deinit {
@@ -53,16 +52,11 @@ public final class SignalSubscription: @unchecked Sendable {
     func enqueue(_ event: SignalEvent) {
         locked {
             if closed { return }
-            if buffer.count - head >= limit {
-                dropped += 1
+            if event.sequence == skippedSequence {
+                skippedSequence = 0
                 return
             }
-            if head > 0, head == buffer.count {
-                buffer.removeAll(keepingCapacity: true)
-                head = 0
-            }
-            buffer.append(event)
-            pthread_cond_signal(condition)
+            if queue.append(event) { pthread_cond_signal(condition) }
         }
     }
 
@@ -74,40 +68,78 @@ public final class SignalSubscription: @unchecked Sendable {
     }
 
     /// The next event, waiting up to `timeout`. Nil on timeout, or when the subscription ended and is empty.
+    ///
+    /// While it waits, the calling thread borrows the wait thread's role when it can (no other thread borrows
+    /// it, and the engine delivers automatically): the kernel then wakes this thread directly, and it records
+    /// and hands over deliveries for every subscription, exactly as the wait thread would. Otherwise it sleeps
+    /// until the wait thread hands it an event.
     public func next(timeout: Duration) -> SignalEvent? {
-        let (seconds, attoseconds) = timeout.components
+        let deadline = SignalSubscription.monotonicNanoseconds() &+ SignalSubscription.nanoseconds(timeout)
+        if let event = take() { return event }
+        if let engine, engine.deliversAutomatically, csignal_borrow_begin(SignalSubscription.nanoseconds(timeout)) == 0 {
+            defer { csignal_borrow_end() }
+            // The wait thread hands over what it took before it parked: look before sleeping.
+            if let event = take() { return event }
+            while true {
+                let left = deadline &- SignalSubscription.monotonicNanoseconds()
+                if left <= 0 { return take() }
+                var notify = false
+                var matched = false
+                var record = csignal_record()
+                let result = csignal_borrow_wait(left, signals.mask, &record, &matched, &notify)
+                if matched {
+                    // Ours: return it now. The wait thread hands the ring over when it takes the role back,
+                    // skipping this record for this subscription.
+                    skip(sequence: record.sequence)
+                    return SignalEvent(record)
+                }
+                if notify { engine.waitThreadNotified() }
+                if let event = take() { return event }
+                if result == ETIMEDOUT { return nil }
+                if result == ECANCELED || isClosed { break }
+            }
+        }
+        var until = timespec()
+        until.tv_sec = Int(deadline / 1_000_000_000)
+        until.tv_nsec = Int(deadline % 1_000_000_000)
+        return locked {
+            while queue.isEmpty {
+                if closed { return nil }
+                if pthread_cond_timedwait(condition, mutex, &until) == ETIMEDOUT, queue.isEmpty { return nil }
+            }
+            return queue.popFirst()
+        }
+    }
+
+    private func skip(sequence: UInt64) {
+        guard sequence != 0 else { return }  // dropped from the ring: nobody will hand it over again
+        locked { skippedSequence = sequence }
+    }
+
+    /// The oldest untaken event, without waiting.
+    private func take() -> SignalEvent? {
+        locked { queue.popFirst() }
+    }
+
+    private static func monotonicNanoseconds() -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        var totalNanoseconds = Int64(now.tv_nsec) + attoseconds / 1_000_000_000
-        var deadline = timespec()
-        deadline.tv_sec = now.tv_sec + Int(seconds) + Int(totalNanoseconds / 1_000_000_000)
-        totalNanoseconds %= 1_000_000_000
-        deadline.tv_nsec = Int(totalNanoseconds)
-        return locked {
-            while head == buffer.count {
-                if closed { return nil }
-                if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT, head == buffer.count {
-                    return nil
-                }
-            }
-            let event = buffer[head]
-            head += 1
-            return event
-        }
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        if seconds >= Int64.max / 1_000_000_000 { return Int64.max / 2 }
+        return max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     /// Everything that arrived and was not taken yet, oldest first.
     public func drain() -> [SignalEvent] {
-        locked {
-            let events = Array(buffer[head...])
-            buffer.removeAll(keepingCapacity: true)
-            head = 0
-            return events
-        }
+        locked { queue.removeAll() }
     }
 
     /// Events lost because the buffer held `bufferingLimit` untaken events.
-    public var droppedEvents: UInt64 { locked { dropped } }
+    public var droppedEvents: UInt64 { locked { queue.dropped } }
 
     /// Whether the subscription ended (cancelled, or the engine stopped).
     public var isClosed: Bool { locked { closed } }

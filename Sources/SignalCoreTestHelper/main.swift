@@ -341,6 +341,108 @@ case "poll":
     say("first_poll=\(first) second_poll=\(second)")
     must { try engine.stop() }
 
+// A task that prefers the engine's executor is resumed on the wait thread itself.
+case "executor":
+    must { try engine.start(watching: [.sigusr1]) }
+    guard let waiter = engine.waitThreadID else { fail("no wait thread") }
+    runAsync {
+        await withTaskExecutorPreference(engine.executor) {
+            let events = engine.events(for: [.sigusr1])
+            var threads: [pid_t] = []
+            var iterator = events.makeAsyncIterator()
+            for _ in 0..<3 {
+                let sender = HelperThread { _ in _ = try? SignalSender.raise(.sigusr1) }
+                guard await iterator.next() != nil else { fail("sequence ended early") }
+                threads.append(csignal_gettid())
+                sender.join()
+            }
+            say("resumed_on=\(threads.map(String.init).joined(separator: ",")) waiter=\(waiter)")
+            // Setup from the wait thread would wait for itself: refused.
+            do {
+                try engine.stop()
+                say("stop_on_wait_thread=accepted")
+            } catch {
+                say("stop_on_wait_thread=\((error as? SignalError)?.errno ?? 0)")
+            }
+        }
+    }
+    must { try engine.stop() }
+    // After stop, a task with the preference still runs (on the global executor).
+    runAsync {
+        await withTaskExecutorPreference(engine.executor) {
+            await Task.yield()
+            say("after_stop_ran=1")
+        }
+    }
+
+// A thread blocked in next(timeout:) borrows the wait role; setup, other subscribers, handler-route deliveries
+// and stop all keep working around it.
+case "borrow":
+    must { try engine.start(watching: [.sigusr1, .sigusr2]) }
+    let everything = engine.subscribe(to: [.sigusr1, .sigusr2, .sighup], bufferingLimit: 64)
+    // The main thread never blocks in next() here (it would borrow the role itself): it polls with a deadline.
+    func nextOnMain() -> SignalEvent? {
+        var event: SignalEvent? = nil
+        waitUntil("an event for the main thread") {
+            event = everything.drain().first
+            return event != nil
+        }
+        return event
+    }
+    let aSubscription = engine.subscribe(to: [.sigusr1])
+    nonisolated(unsafe) var aEvents: [SignalEvent] = []
+    let aDone = DispatchSemaphore(value: 0)
+    let aWaiting = DispatchSemaphore(value: 0)
+    let a = HelperThread { _ in
+        aWaiting.signal()
+        while let event = aSubscription.next(timeout: .seconds(20)) { aEvents.append(event) }
+        aDone.signal()
+    }
+    if aWaiting.wait(timeout: .now() + 10) == .timedOut { fail("A did not start") }
+    waitUntil("A to hold the wait role") {
+        must { try engine.auditThreads() }.first { $0.threadID == a.tid }.map { !$0.blocksWatched } ?? false
+    }
+    // 1. Deliveries while A waits are recorded by A itself and handed to A directly.
+    for i in 1...3 {
+        must { try SignalSender.raise(.sigusr1) }
+        if nextOnMain()?.signal != .sigusr1 { fail("delivery \(i) not handed over") }
+    }
+    // 2. Setup while A borrows: watch a new signal.
+    must { try engine.watch([.sighup]) }
+    must { try SignalSender.raise(.sighup) }
+    check(nextOnMain()?.signal == .sighup, "SIGHUP received after watch during a borrow")
+    // 3. A handler-route delivery while A borrows: the poke reaches whoever holds the role.
+    let ready = DispatchSemaphore(value: 0)
+    let unblocked = HelperThread { me in
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGUSR2)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        ready.signal()
+        _ = me.finish.wait(timeout: .now() + 30)
+    }
+    if ready.wait(timeout: .now() + 10) == .timedOut { fail("thread not ready") }
+    must { try SignalSender.send(.sigusr2, toThread: unblocked.tid) }
+    let viaHandler = nextOnMain()
+    check(viaHandler?.signal == .sigusr2 && viaHandler?.route == .handler, "handler-route delivery handed over")
+    unblocked.finish.signal()
+    unblocked.join()
+    // 4. More deliveries for A after the setup.
+    must { try SignalSender.raise(.sigusr1) }
+    check(nextOnMain()?.signal == .sigusr1, "delivery after setup handed over")
+    waitUntil("A to take its 4 events") { aSubscription.drain().isEmpty && engine.counts(for: .sigusr1).delivered == 4 }
+    // 5. Stop while A waits: A wakes with nil at once.
+    let clock = ContinuousClock()
+    let stopStarted = clock.now
+    must { try engine.stop() }
+    if aDone.wait(timeout: .now() + 10) == .timedOut { fail("A still blocked after stop") }
+    let stopTook = clock.now - stopStarted
+    a.join()
+    say("a_count=\(aEvents.count) a_tid=\(a.tid) a_event_tids=\(aEvents.map { String($0.threadID) }.joined(separator: ","))")
+    say("a_sequences=\(aEvents.map { String($0.sequence) }.joined(separator: ","))")
+    say("stop_ms=\(stopTook.components.seconds * 1000 + stopTook.components.attoseconds / 1_000_000_000_000_000)")
+    say("everything_dropped=\(everything.droppedEvents)")
+
 default:
     fail("unknown scenario \(scenario)")
 }

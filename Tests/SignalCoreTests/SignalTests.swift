@@ -1,4 +1,4 @@
-import SignalCore
+@testable import SignalCore
 import Testing
 
 #if canImport(Glibc)
@@ -51,6 +51,30 @@ import Glibc
         #expect(error.description == "sigaction: Invalid argument (errno: 22)")
         #expect(error.errno == EINVAL)
         #expect(SignalError.uncatchable(.sigkill).description == "SIGKILL cannot be caught, blocked or ignored")
+    }
+}
+
+@Suite struct BoundedEventQueueTests {
+    @Test func refusesPastTheLimitAndCounts() {
+        var queue = BoundedEventQueue(limit: 3)
+        for i in 1...5 { queue.append(SignalEvent(signal: .sigusr1, value: CInt(i))) }
+        #expect(queue.count == 3)
+        #expect(queue.dropped == 2)
+        #expect(queue.popFirst()?.value == 1)
+        #expect(queue.removeAll().map(\.value) == [2, 3])
+        #expect(queue.isEmpty)
+    }
+
+    @Test func aConsumerThatNeverCatchesUpDoesNotGrowTheStorage() {
+        var queue = BoundedEventQueue(limit: 100)
+        queue.append(SignalEvent(signal: .sigusr1, value: 0))
+        for i in 1...100_000 {
+            queue.append(SignalEvent(signal: .sigusr1, value: CInt(i)))
+            #expect(queue.popFirst()?.value == CInt(i - 1))
+        }
+        #expect(queue.count == 1)
+        #expect(queue.slotsInUse <= 130)
+        #expect(queue.dropped == 0)
     }
 }
 
@@ -199,5 +223,29 @@ import Glibc
         #expect(helper.failures.isEmpty, "\(helper.failures)")
         #expect(helper.int("first_poll") == 5)
         #expect(helper.int("second_poll") == 0)
+    }
+
+    @Test func executorResumesTasksOnTheWaitThread() throws {
+        let (helper, exit) = try HelperProcess.run(["executor"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        let waiter = try #require(helper.value("waiter"))
+        #expect(helper.value("resumed_on") == [waiter, waiter, waiter].joined(separator: ","))
+        #expect(helper.int("after_stop_ran") == 1)
+        #expect(helper.int("stop_on_wait_thread") == Int(EDEADLK))
+    }
+
+    @Test func blockingWaiterBorrowsTheWaitRoleSafely() throws {
+        let (helper, exit) = try HelperProcess.run(["borrow"])
+        #expect(exit == .exited(0), "\(helper.lines)")
+        #expect(helper.failures.isEmpty, "\(helper.failures)")
+        #expect(helper.passes.count == 3)
+        #expect(helper.int("a_count") == 4)
+        // Each of A's events is distinct (no duplicate hand-over) and in order.
+        let sequences = (helper.value("a_sequences") ?? "").split(separator: ",").compactMap { Int($0) }
+        #expect(sequences.count == 4 && sequences == sequences.sorted() && Set(sequences).count == 4)
+        // At least the first delivery was taken by A's own thread while it held the wait role.
+        let tids = (helper.value("a_event_tids") ?? "").split(separator: ",").map(String.init)
+        #expect(tids.first == helper.value("a_tid"))
+        #expect(helper.int("stop_ms")! < 5000)
     }
 }

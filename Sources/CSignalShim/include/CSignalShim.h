@@ -138,6 +138,28 @@ int csignal_engine_prepare_child(void);
 uint64_t csignal_engine_watched(void);
 /// Kernel thread id of the wait thread, or 0.
 pid_t csignal_engine_waiter_tid(void);
+/// Whether the calling thread is the engine's wait thread (a thread-local flag: no system call).
+bool csignal_on_wait_thread(void);
+/// Asks the wait thread to call the notify function soon (coalesced with other requests).
+/// ASYNC-SIGNAL-SAFE; callable from any thread.
+void csignal_engine_poke(void);
+
+// MARK: - Borrowing the wait role (NOT SAFE: any thread but the wait thread)
+
+/// Makes the calling thread the one that sleeps in sigwaitinfo (the wait thread parks meanwhile), so that the
+/// kernel wakes this thread directly. Returns 0, EBUSY (another thread borrows it, or setup is running), ESRCH
+/// (engine stopped), EDEADLK (this thread holds the role already) or ETIMEDOUT (the wait thread did not park in
+/// time). On success, follow with csignal_borrow_wait calls and always csignal_borrow_end.
+int csignal_borrow_begin(int64_t timeout_ns);
+/// One batch as the role holder: waits up to `timeout_ns` for deliveries and records them; *notify says whether
+/// the notify work (draining the ring) is due. The first delivery of a signal in `direct_mask` ends the batch:
+/// *matched is set and its record is copied to `direct_record` (it is in the ring too, with that sequence
+/// number, or counted as dropped with sequence 0). Returns 0, ETIMEDOUT (nothing arrived), or ECANCELED (setup
+/// needs the role back: end the borrow now).
+int csignal_borrow_wait(int64_t timeout_ns, uint64_t direct_mask, csignal_record *direct_record, bool *matched,
+                        bool *notify);
+/// Gives the role back to the wait thread.
+void csignal_borrow_end(void);
 
 // MARK: - Mask spreading (NOT SAFE: setup only)
 

@@ -140,9 +140,21 @@ import Glibc
     }
 
     @Test func fullKernelQueueGivesEAGAINAndLosesNothing() throws {
-        let s = try expectClean(["queue-full", "64"], minimumPasses: 5)
+        let s = try expectClean(["queue-full", "64"], minimumPasses: 6)
         #expect(s.int("error") == Int(EAGAIN))
+        #expect((s.int("watch_waited_ms") ?? 0) >= 80, "watch waited for room: \(s.transcript)")
         #expect(s.int("received") == s.int("queued"))
         #expect((s.int("queued") ?? 0) > 0)
+    }
+
+    // MARK: Many consumers on the wait-thread route (the scenario ThreadSanitizer judges in scripts/verify)
+
+    @Test func manyConsumersSeeEveryDeliveryExactly() throws {
+        let s = try expectClean(["subscriber-stress", "20000"], minimumPasses: 6)
+        #expect(s.int("delivered") == 20000)
+        #expect(s.int("async_seen") == 20000)
+        #expect(s.int("polled") == 20000)
+        #expect(s.int("blocking_in_order") == 3)
+        #expect(s.int("via_handler") == 0)
     }
 }

@@ -63,6 +63,9 @@ struct csv_flood {
     int max_seconds;
     _Atomic uint64_t sent;
     _Atomic uint64_t eagain;
+    _Atomic bool stop;
+    uint32_t burst;
+    long pause_ns;
 };
 
 static int64_t now_ns(void) {
@@ -74,10 +77,14 @@ static int64_t now_ns(void) {
 static void *flood_main(void *raw) {
     csv_flood *f = raw;
     int64_t deadline = now_ns() + (int64_t)f->max_seconds * 1000000000;
-    for (uint64_t i = 1; i <= f->count;) {
+    for (uint64_t i = 1; i <= f->count && !atomic_load_explicit(&f->stop, memory_order_relaxed);) {
         union sigval value = {.sival_int = (int)i};
         if (sigqueue(f->pid, f->signo, value) == 0) {
             atomic_store_explicit(&f->sent, i, memory_order_release);
+            if (f->burst > 0 && i % f->burst == 0) {
+                struct timespec pause = {0, f->pause_ns};
+                nanosleep(&pause, NULL);
+            }
             i++;
             continue;
         }
@@ -89,8 +96,15 @@ static void *flood_main(void *raw) {
 }
 
 csv_flood *csv_flood_start(pid_t pid, int signo, uint64_t count, int max_seconds) {
+    return csv_flood_start_paced(pid, signo, count, max_seconds, 0, 0);
+}
+
+csv_flood *csv_flood_start_paced(pid_t pid, int signo, uint64_t count, int max_seconds, uint32_t burst,
+                                 long pause_ns) {
     csv_flood *f = calloc(1, sizeof *f);
     if (!f) return NULL;
+    f->burst = burst;
+    f->pause_ns = pause_ns;
     f->pid = pid;
     f->signo = signo;
     f->count = count;
@@ -103,6 +117,8 @@ csv_flood *csv_flood_start(pid_t pid, int signo, uint64_t count, int max_seconds
     }
     return f;
 }
+
+void csv_flood_stop(csv_flood *f) { atomic_store_explicit(&f->stop, true, memory_order_relaxed); }
 
 uint64_t csv_flood_sent(const csv_flood *f) { return atomic_load_explicit(&f->sent, memory_order_acquire); }
 uint64_t csv_flood_eagain(const csv_flood *f) { return atomic_load_explicit(&f->eagain, memory_order_relaxed); }

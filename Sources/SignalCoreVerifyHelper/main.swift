@@ -12,7 +12,7 @@ switch arguments[1] {
 case "fork": scenarioFork()
 case "spawn": scenarioSpawn()
 case "thread-storm": scenarioThreadStorm(maxThreads: argument(1, default: 300))
-case "stop-flood": scenarioStopFlood(count: argument(1, default: 200_000), rounds: argument(2, default: 20))
+case "stop-flood": scenarioStopFlood(minimum: argument(1, default: 200_000), rounds: argument(2, default: 20))
 case "watch-churn": scenarioWatchChurn(iterations: argument(1, default: 20_000), pauseMicroseconds: argument(2, default: 0))
 case "cycles": scenarioCycles(cycles: argument(1, default: 10_000))
 case "ring-full": scenarioRingFull(processSignals: argument(1, default: 20_000), threadSignals: argument(2, default: 2_000))

@@ -102,7 +102,9 @@ import Glibc
     @Test func threadsCreatedByCDuringStartEndUpBlocked() throws {
         let s = try expectClean(["thread-storm", "300"], minimumPasses: 3)
         #expect(s.int("storm_unblocked") == 0, "\(s.transcript)")
-        #expect((s.int("storm_threads") ?? 0) > 300)
+        // Threads kept appearing while start ran (the creator stops right after start returns).
+        #expect((s.int("threads_after_start") ?? 0) > (s.int("threads_at_start") ?? .max), "\(s.transcript)")
+        #expect(s.int("timed_out") == 0)
     }
 
     // MARK: 5. Races
@@ -110,7 +112,8 @@ import Glibc
     @Test func stopDuringAFloodLosesNothing() throws {
         let s = try expectClean(["stop-flood", "50000", "10"], minimumPasses: 13)
         let sent = s.int("sent"), recorded = s.int("recorded"), counted = s.int("counted")
-        #expect(sent == 50000)
+        #expect((sent ?? 0) >= 50000)
+        #expect(s.int("stopped_mid_flood") == 10)
         #expect(recorded.flatMap { r in counted.map { r + $0 } } == sent, "\(s.transcript)")
         #expect((recorded ?? 0) > 0 && (counted ?? 0) > 0)
     }

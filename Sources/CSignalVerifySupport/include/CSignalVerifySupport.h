@@ -29,10 +29,17 @@ typedef struct csv_flood csv_flood;
 /// Starts a thread that queues `count` signals `signo` to `pid` with values 1...count, retrying EAGAIN (the
 /// kernel's queue is full) until `max_seconds` have passed in total. Returns NULL and sets errno on failure.
 csv_flood *csv_flood_start(pid_t pid, int signo, uint64_t count, int max_seconds);
+/// Same, paced: after every `burst` sends the sender sleeps `pause_ns`. An unpaced sender with no end can keep
+/// the kernel's queue full forever, and a thread that has the signal unblocked then runs handler after handler
+/// without ever getting back to its own code (each return to user space delivers the next one).
+csv_flood *csv_flood_start_paced(pid_t pid, int signo, uint64_t count, int max_seconds, uint32_t burst,
+                                 long pause_ns);
 /// Signals queued so far (sigqueue returned 0).
 uint64_t csv_flood_sent(const csv_flood *flood);
 /// EAGAIN results seen so far.
 uint64_t csv_flood_eagain(const csv_flood *flood);
+/// Asks the sender to stop after its current send (for floods that must outlast what the main thread does).
+void csv_flood_stop(csv_flood *flood);
 /// Waits for the sender to finish; returns the number queued and frees it.
 uint64_t csv_flood_join(csv_flood *flood, uint64_t *eagain);
 

@@ -119,8 +119,9 @@ import Glibc
     }
 
     @Test func watchUnwatchChurnUnderContinuousRaising() throws {
-        // Paced sender (one signal per ~10 µs sleep): 2 000 pairs. Unpaced flood: 100 pairs.
-        for (iterations, pause) in [(2000, 10), (100, 0)] {
+        // Paced sender (one signal per ~10 µs sleep): 2 000 pairs. The unpaced flood runs in scripts/verify only:
+        // on a loaded machine an endless unpaced sender can keep a thread in handlers for minutes (SAFETY.md).
+        for (iterations, pause) in [(2000, 10)] {
             let s = try expectClean(["watch-churn", "\(iterations)", "\(pause)"], timeout: .seconds(180), minimumPasses: 4)
             #expect(s.int("iterations") == iterations)
             #expect(s.int("rt_sent") == s.int("rt_received"), "\(s.transcript)")

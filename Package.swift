@@ -6,6 +6,36 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SignalCore", targets: ["SignalCore"]),
+        // Integrations: each is its own product, so depending on "SignalCore" alone builds none of them.
+        .library(name: "SignalCoreServiceLifecycle", targets: ["SignalCoreServiceLifecycle"]),
+        .library(name: "SignalCoreTelemetry", targets: ["SignalCoreTelemetry"]),
+        .library(name: "SignalCoreLifecycle", targets: ["SignalCoreLifecycle"]),
+        .executable(name: "signal-worker", targets: ["signal-worker"]),
+    ],
+    // One trait per integration, all enabled by default. A consumer that wants only the core writes
+    // `.package(url: ..., from: ..., traits: [])`: the integration targets then build empty and their packages
+    // are not needed. See docs/readme/integrations.md.
+    traits: [
+        .trait(
+            name: "ServiceLifecycleIntegration",
+            description: "SignalCoreServiceLifecycle: drive a ServiceGroup's shutdown and reload from SignalCore (swift-service-lifecycle)."
+        ),
+        .trait(
+            name: "TelemetryIntegration",
+            description: "SignalCoreTelemetry: engine events to swift-log, counters and delivery latency to swift-metrics."
+        ),
+        .trait(
+            name: "CommandLineTools",
+            description: "The package's programs (signal-worker, signalcore-stress) parse their flags with swift-argument-parser."
+        ),
+        .default(enabledTraits: ["ServiceLifecycleIntegration", "TelemetryIntegration", "CommandLineTools"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .target(
@@ -24,9 +54,92 @@ let package = Package(
             dependencies: ["SignalCore", "CSignalShim"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        .target(
+            name: "SignalCoreServiceLifecycle",
+            dependencies: [
+                "SignalCore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle",
+                         condition: .when(traits: ["ServiceLifecycleIntegration"])),
+                .product(name: "Logging", package: "swift-log",
+                         condition: .when(traits: ["ServiceLifecycleIntegration"])),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "SignalCoreTelemetry",
+            dependencies: [
+                "SignalCore",
+                .product(name: "Logging", package: "swift-log", condition: .when(traits: ["TelemetryIntegration"])),
+                .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["TelemetryIntegration"])),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "signalcore-service-example",
+            dependencies: [
+                "SignalCore",
+                "SignalCoreServiceLifecycle",
+                "SignalCoreTelemetry",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle",
+                         condition: .when(traits: ["ServiceLifecycleIntegration"])),
+                .product(name: "Logging", package: "swift-log", condition: .when(traits: ["ServiceLifecycleIntegration"])),
+                .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["TelemetryIntegration"])),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "SignalCoreIntegrationHelper",
+            dependencies: [
+                "SignalCore",
+                "CSignalShim",
+                "SignalCoreServiceLifecycle",
+                "SignalCoreTelemetry",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle",
+                         condition: .when(traits: ["ServiceLifecycleIntegration"])),
+                .product(name: "Logging", package: "swift-log", condition: .when(traits: ["TelemetryIntegration"])),
+                .product(name: "InMemoryLogging", package: "swift-log", condition: .when(traits: ["TelemetryIntegration"])),
+                .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["TelemetryIntegration"])),
+                .product(name: "MetricsTestKit", package: "swift-metrics", condition: .when(traits: ["TelemetryIntegration"])),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "SignalCoreIntegrationTests",
+            dependencies: ["SignalCore", "SignalCoreIntegrationHelper", "signalcore-service-example"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .testTarget(
             name: "SignalCoreTests",
             dependencies: ["SignalCore", "SignalCoreTestHelper"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Lifecycle patterns (graceful shutdown, reload, stats, thread dump) and the signal-worker daemon.
+        .target(
+            name: "SignalCoreLifecycle",
+            dependencies: ["SignalCore", "CSignalShim"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "signal-worker",
+            dependencies: [
+                "SignalCoreLifecycle",
+                "SignalCore",
+                "CSignalShim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser",
+                         condition: .when(traits: ["CommandLineTools"])),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            // Exports the executable's own symbols so that the thread dump can name its functions (dladdr).
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
+        ),
+        .executableTarget(
+            name: "LifecycleTestHelper",
+            dependencies: ["SignalCoreLifecycle", "SignalCore", "CSignalShim"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "LifecycleTests",
+            dependencies: ["SignalCoreLifecycle", "signal-worker", "LifecycleTestHelper"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

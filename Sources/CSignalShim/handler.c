@@ -81,13 +81,23 @@ void csignal_fallback_handler(int signo, siginfo_t *info, void *ucontext) {
     }
 }
 
-/// Applies the pending mask change to the interrupted thread: the kernel installs uc_sigmask as the thread's
-/// mask when the handler returns, which is the only way to change another thread's mask.
+/// The internal signal's handler. Its operation code comes with the siginfo:
+///   - SI_QUEUE from this process with a CSIGNAL_DUMP_TAG value: capture this thread's stack (dump.c);
+///   - anything else: the mask spread, below, unchanged: applies the pending mask change to the interrupted
+///     thread (the kernel installs uc_sigmask as the thread's mask when the handler returns, which is the only
+///     way to change another thread's mask). Spread requests come from tgkill (SI_TKILL, si_value 0), so they
+///     never match the capture test.
 /// ASYNC-SIGNAL-SAFE.
 void csignal_internal_handler(int signo, siginfo_t *info, void *ucontext) {
     (void)signo;
     CSIGNAL_ERRNO_GUARD;
     CSIGNAL_HANDLER_SCOPE;
+
+    if (info != NULL && info->si_code == SI_QUEUE && info->si_pid == getpid() &&
+        csignal_dump_is_request(info->si_value.sival_int)) {
+        csignal_dump_capture(info->si_value.sival_int, ucontext);
+        return;
+    }
 
     // Only our own spreader's requests count: a foreign sender of this signal is ignored.
     if (info == NULL || info->si_code != SI_TKILL || info->si_pid != getpid()) return;

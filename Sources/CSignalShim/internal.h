@@ -63,6 +63,13 @@ extern _Atomic uint64_t csignal_spread_unblock;
 extern _Atomic uint32_t csignal_spread_acks;
 extern _Atomic int csignal_spread_active;
 
+// --- thread dump (dump.c) ------------------------------------------------------------------------------------
+
+/// Whether an internal-signal value is a stack-capture request (CSIGNAL_DUMP_TAG). ASYNC-SIGNAL-SAFE.
+bool csignal_dump_is_request(int value);
+/// Captures the interrupted thread's stack for request `value` into its slot. ASYNC-SIGNAL-SAFE.
+void csignal_dump_capture(int value, void *ucontext);
+
 /// Writes a fixed message to fd 2 and aborts. ASYNC-SIGNAL-SAFE.
 _Noreturn void csignal_fatal(const char *message, unsigned long length);
 #define CSIGNAL_FATAL(literal) csignal_fatal((literal), sizeof(literal) - 1)

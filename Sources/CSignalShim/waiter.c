@@ -34,6 +34,7 @@ static _Atomic int poke_pending = 0;
 static _Atomic uint32_t requested_generation = 0;
 static _Atomic uint32_t applied_generation = 0;
 static _Atomic uint32_t waiter_started = 0;
+static _Atomic uint32_t waiter_exited = 0;
 
 // ┌ THE WAIT ROLE ─────────────────────────────────────────────────────────────────────────────────────────────┐
 // │ Exactly one thread at a time sleeps in sigwaitinfo for the watched set: normally the wait thread. A thread  │
@@ -92,6 +93,33 @@ int csignal_poke_thread_patiently(pid_t tid) {
         if (err != EAGAIN || csignal_now_ns() > deadline) return err;
         struct timespec pause = {0, 100000};
         nanosleep(&pause, NULL);
+    }
+}
+
+/// Whether what a setup step waits for has happened.
+typedef bool (*wait_done_fn)(const void *context);
+
+/// Pokes `tid` once and waits on the futex `word` until `done` holds. While the kernel refuses the poke (EAGAIN:
+/// the per-user real-time queue is full) it tries again every millisecond — but stops as soon as `done` holds,
+/// since the target, awake anyway while signals are queued, may get there without the poke. Returns 0, the
+/// poke's errno, or ETIMEDOUT. NOT SAFE: ordinary threads only.
+static int poke_until(pid_t tid, _Atomic uint32_t *word, wait_done_fn done, const void *context, int64_t timeout_ns) {
+    int64_t deadline = csignal_now_ns() + timeout_ns;
+    bool poked = false;
+    for (;;) {
+        uint32_t seen = atomic_load_explicit(word, memory_order_seq_cst);
+        if (done(context)) return 0;
+        if (!poked) {
+            int err = poke_thread(tid);
+            if (err == 0) {
+                poked = true;
+            } else if (err != EAGAIN) {
+                return err;
+            }
+        }
+        int64_t left = deadline - csignal_now_ns();
+        if (left <= 0) return ETIMEDOUT;
+        csignal_futex_wait(word, seen, poked || left < 1000000 ? left : 1000000);
     }
 }
 
@@ -160,7 +188,8 @@ static int take_batch(const sigset_t *set, const struct timespec *timeout, uint3
         } else if (direct != NULL && (direct->mask & csignal_bit(signo))) {
             csignal_record_delivery(signo, &info, CSIGNAL_ROUTE_WAITER, direct->record);
             direct->matched = true;
-            *notify = true;
+            // No *notify for it: the caller has it, and the ring copy is handed to the others by whoever
+            // drains next (the wait thread always drains when it takes its role back).
             return 0;  // straight back to the waiting caller; the ring keeps the rest for the next hand-over
         } else {
             csignal_record_delivery(signo, &info, CSIGNAL_ROUTE_WAITER, NULL);
@@ -230,10 +259,22 @@ static void *waiter_main(void *unused) {
         if (atomic_load_explicit(&role, memory_order_seq_cst) == ROLE_REQUESTED) lend_role();
     }
     atomic_store_explicit(&csignal_waiter_tid_value, 0, memory_order_release);
+    atomic_store_explicit(&waiter_exited, 1, memory_order_release);
+    csignal_futex_wake(&waiter_exited);
     return NULL;
 }
 
+static bool waiter_has_exited(const void *unused) {
+    (void)unused;
+    return atomic_load_explicit(&waiter_exited, memory_order_acquire) != 0;
+}
+
 // --- borrowing the wait role (NOT SAFE: any thread but the wait thread) --------------------------------------
+
+static bool role_not_requested(const void *unused) {
+    (void)unused;
+    return atomic_load_explicit(&role, memory_order_seq_cst) != ROLE_REQUESTED;
+}
 
 int csignal_borrow_begin(int64_t timeout_ns) {
     if (!atomic_load_explicit(&running, memory_order_acquire)) return ESRCH;
@@ -253,16 +294,7 @@ int csignal_borrow_begin(int64_t timeout_ns) {
     pthread_sigmask(SIG_BLOCK, &internal, &borrower_saved_mask);
 
     pid_t waiter = atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire);
-    int err = csignal_poke_thread_patiently(waiter);
-    int64_t deadline = csignal_now_ns() + timeout_ns;
-    while (err == 0 && atomic_load_explicit(&role, memory_order_seq_cst) == ROLE_REQUESTED) {
-        int64_t left = deadline - csignal_now_ns();
-        if (left <= 0) {
-            err = ETIMEDOUT;
-            break;
-        }
-        csignal_futex_wait(&role, ROLE_REQUESTED, left);
-    }
+    int err = poke_until(waiter, &role, role_not_requested, NULL, timeout_ns);
     if (err != 0) {
         expected = ROLE_REQUESTED;
         if (atomic_compare_exchange_strong_explicit(&role, &expected, ROLE_WAITER, memory_order_seq_cst,
@@ -290,7 +322,14 @@ int csignal_borrow_wait(int64_t timeout_ns, uint64_t direct_mask, csignal_record
     direct_request direct = {.mask = direct_mask, .record = direct_record, .matched = false};
     int err = take_batch(&set, &ts, generation, batch_limit, notify, &direct);
     *matched = direct.matched;
-    if (direct.matched) return 0;
+    if (direct.matched) {
+        // Under load more are already queued: take them now, into the ring, so that the caller's next calls
+        // find them handed over instead of borrowing the role once per delivery. Costs one system call that
+        // finds nothing when the caller is paced.
+        static const struct timespec zero = {0, 0};
+        take_batch(&set, &zero, generation, batch_limit, notify, NULL);
+        return 0;
+    }
     if (atomic_load_explicit(&reclaim_requested, memory_order_seq_cst)) return ECANCELED;
     if (err == EAGAIN) return ETIMEDOUT;
     return err == EINTR ? 0 : err;
@@ -311,33 +350,36 @@ void csignal_borrow_end(void) {
 int csignal_role_reclaim(void) {
     atomic_fetch_add_explicit(&reclaim_requested, 1, memory_order_seq_cst);  // nests: stop -> unwatch
     int64_t deadline = csignal_now_ns() + 5000000000LL;
+    pid_t poked = 0;
     for (;;) {
         uint32_t current = atomic_load_explicit(&role, memory_order_seq_cst);
         if (current == ROLE_WAITER) return 0;
-        if (current == ROLE_LENT) {
-            csignal_poke_thread_patiently(atomic_load_explicit(&borrower_tid, memory_order_seq_cst));
-        }
+        // REQUESTED: the borrower sees the reclaim on its first wait. LENT: wake the borrower (once; every
+        // millisecond while the kernel refuses the poke).
+        pid_t borrower = atomic_load_explicit(&borrower_tid, memory_order_seq_cst);
+        if (current == ROLE_LENT && borrower > 0 && borrower != poked && poke_thread(borrower) == 0) poked = borrower;
         int64_t left = deadline - csignal_now_ns();
         if (left <= 0) return ETIMEDOUT;
-        csignal_futex_wait(&role, current, left < 50000000 ? left : 50000000);
+        csignal_futex_wait(&role, current, left < 1000000 ? left : 1000000);
     }
 }
 
 void csignal_role_release(void) { atomic_fetch_sub_explicit(&reclaim_requested, 1, memory_order_seq_cst); }
 
+typedef struct generation_wait {
+    uint32_t generation;
+} generation_wait;
+
+static bool generation_applied(const void *context) {
+    const generation_wait *wait = context;
+    uint32_t applied = atomic_load_explicit(&applied_generation, memory_order_acquire);
+    return (int32_t)(applied - wait->generation) >= 0;
+}
+
 int csignal_waiter_apply_watched(void) {
-    uint32_t generation = atomic_fetch_add_explicit(&requested_generation, 1, memory_order_acq_rel) + 1;
+    generation_wait wait = {atomic_fetch_add_explicit(&requested_generation, 1, memory_order_acq_rel) + 1};
     pid_t waiter = atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire);
-    int err = csignal_poke_thread_patiently(waiter);
-    if (err != 0) return err;
-    int64_t deadline = csignal_now_ns() + 5000000000LL;
-    for (;;) {
-        uint32_t applied = atomic_load_explicit(&applied_generation, memory_order_acquire);
-        if ((int32_t)(applied - generation) >= 0) return 0;
-        int64_t left = deadline - csignal_now_ns();
-        if (left <= 0) return ETIMEDOUT;
-        csignal_futex_wait(&applied_generation, applied, left);
-    }
+    return poke_until(waiter, &applied_generation, generation_applied, &wait, 5000000000LL);
 }
 
 extern int csignal_install_internal(void);
@@ -358,6 +400,7 @@ int csignal_engine_start(const csignal_start_options *options, const char **fail
     atomic_store(&poke_pending, 0);
     atomic_store(&csignal_watched_mask, 0);
     atomic_store(&waiter_started, 0);
+    atomic_store(&waiter_exited, 0);
 
     int err = csignal_install_internal();
     if (err != 0) {
@@ -400,7 +443,8 @@ int csignal_engine_stop(const char **failed_call) {
     }
 
     atomic_store_explicit(&stop_requested, true, memory_order_release);
-    err = csignal_poke_thread_patiently(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire));
+    err = poke_until(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire), &waiter_exited,
+                     waiter_has_exited, NULL, 5000000000LL);
     if (err != 0) {
         *failed_call = "tgkill";
         return err;

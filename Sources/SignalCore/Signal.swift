@@ -23,37 +23,68 @@ public struct Signal: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
     @inlinable
     public init(_ number: CInt) { self.rawValue = number }
 
+    /// Orders signals by number.
     public static func < (lhs: Signal, rhs: Signal) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// SIGHUP (1): the terminal hung up; by convention daemons reload their configuration on it.
     public static let sighup = Signal(SIGHUP)
+    /// SIGINT (2): interrupt from the terminal (Ctrl-C).
     public static let sigint = Signal(SIGINT)
+    /// SIGQUIT (3): quit from the terminal (Ctrl-\\); the default action dumps core.
     public static let sigquit = Signal(SIGQUIT)
+    /// SIGILL (4): illegal instruction. A synchronous fault signal: it cannot be watched.
     public static let sigill = Signal(SIGILL)
+    /// SIGTRAP (5): trace or breakpoint trap. A synchronous fault signal: it cannot be watched.
     public static let sigtrap = Signal(SIGTRAP)
+    /// SIGABRT (6): abort, as sent by `abort()`.
     public static let sigabrt = Signal(SIGABRT)
+    /// SIGBUS (7): bus error (bad memory access). A synchronous fault signal: it cannot be watched.
     public static let sigbus = Signal(SIGBUS)
+    /// SIGFPE (8): arithmetic fault. A synchronous fault signal: it cannot be watched.
     public static let sigfpe = Signal(SIGFPE)
+    /// SIGKILL (9): kills the process. It cannot be caught, blocked or ignored.
     public static let sigkill = Signal(SIGKILL)
+    /// SIGUSR1 (10): for the application's own use.
     public static let sigusr1 = Signal(SIGUSR1)
+    /// SIGSEGV (11): invalid memory reference. A synchronous fault signal: it cannot be watched.
     public static let sigsegv = Signal(SIGSEGV)
+    /// SIGUSR2 (12): for the application's own use.
     public static let sigusr2 = Signal(SIGUSR2)
+    /// SIGPIPE (13): write to a pipe or socket with no reader.
     public static let sigpipe = Signal(SIGPIPE)
+    /// SIGALRM (14): a timer set with `alarm` or `setitimer` expired.
     public static let sigalrm = Signal(SIGALRM)
+    /// SIGTERM (15): the polite request to terminate; what `kill`, systemd and container runtimes send first.
     public static let sigterm = Signal(SIGTERM)
+    /// SIGCHLD (17): a child process stopped or ended.
     public static let sigchld = Signal(SIGCHLD)
+    /// SIGCONT (18): continue if stopped.
     public static let sigcont = Signal(SIGCONT)
+    /// SIGSTOP (19): stops the process. It cannot be caught, blocked or ignored.
     public static let sigstop = Signal(SIGSTOP)
+    /// SIGTSTP (20): stop from the terminal (Ctrl-Z).
     public static let sigtstp = Signal(SIGTSTP)
+    /// SIGTTIN (21): a background process read from its terminal.
     public static let sigttin = Signal(SIGTTIN)
+    /// SIGTTOU (22): a background process wrote to its terminal.
     public static let sigttou = Signal(SIGTTOU)
+    /// SIGURG (23): urgent data on a socket.
     public static let sigurg = Signal(SIGURG)
+    /// SIGXCPU (24): the CPU time limit (RLIMIT_CPU) was exceeded.
     public static let sigxcpu = Signal(SIGXCPU)
+    /// SIGXFSZ (25): the file size limit (RLIMIT_FSIZE) was exceeded.
     public static let sigxfsz = Signal(SIGXFSZ)
+    /// SIGVTALRM (26): a virtual-time timer expired.
     public static let sigvtalrm = Signal(SIGVTALRM)
+    /// SIGPROF (27): a profiling timer expired.
     public static let sigprof = Signal(SIGPROF)
+    /// SIGWINCH (28): the terminal window changed size.
     public static let sigwinch = Signal(SIGWINCH)
+    /// SIGIO (29): I/O is possible on a descriptor set up for it.
     public static let sigio = Signal(SIGIO)
+    /// SIGPWR (30): power failure.
     public static let sigpwr = Signal(SIGPWR)
+    /// SIGSYS (31): bad system call (or a seccomp trap). A synchronous fault signal: it cannot be watched.
     public static let sigsys = Signal(SIGSYS)
 
     /// SIGRTMIN as the running C library defines it (glibc keeps 32 and 33 for itself, so usually 34).

@@ -11,6 +11,7 @@ public struct SignalCounts: Sendable, Hashable, CustomStringConvertible {
     /// Deliveries counted but not recorded because the record ring was full.
     public var droppedRecords: UInt64
 
+    /// Makes a set of counts, for comparisons and tests; the engine's come from ``SignalEngine/counts(for:)``.
     public init(delivered: UInt64 = 0, viaWaitThread: UInt64 = 0, viaHandler: UInt64 = 0, droppedRecords: UInt64 = 0) {
         self.delivered = delivered
         self.viaWaitThread = viaWaitThread
@@ -22,6 +23,7 @@ public struct SignalCounts: Sendable, Hashable, CustomStringConvertible {
         self.init(delivered: c.delivered, viaWaitThread: c.via_waiter, viaHandler: c.via_handler, droppedRecords: c.dropped)
     }
 
+    /// "delivered 3 (wait thread 3, handler 0), dropped records 0".
     public var description: String {
         "delivered \(delivered) (wait thread \(viaWaitThread), handler \(viaHandler)), dropped records \(droppedRecords)"
     }
@@ -32,6 +34,7 @@ public struct SignalCounts: Sendable, Hashable, CustomStringConvertible {
 /// ``poll()`` is one relaxed atomic load of the C counter plus a subtraction: no lock, system call or
 /// allocation. A poller is a value: each copy keeps its own "last looked" mark.
 public struct SignalPoller: Sendable {
+    /// The signal this poller counts.
     public let signal: Signal
     @usableFromInline var seen: UInt64
 

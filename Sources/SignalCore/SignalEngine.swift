@@ -33,8 +33,15 @@ public final class SignalEngine: Sendable {
         public var ringCapacity: Int
         /// Deliveries the wait thread takes before it hands a batch to Swift (1...4096).
         public var batchLimit: Int
+        /// How records reach Swift. Default: ``Delivery-swift.enum/automatic``.
         public var delivery: Delivery
 
+        /// Makes a configuration; the defaults suit almost every program.
+        ///
+        /// - Parameters:
+        ///   - ringCapacity: Records the ring holds (a power of two, 2...65 536). Default 8192.
+        ///   - batchLimit: Deliveries per batch handed to Swift (1...4096). Default 64.
+        ///   - delivery: ``Delivery-swift.enum/automatic`` (default) or ``Delivery-swift.enum/manual``.
         public init(ringCapacity: Int = 8192, batchLimit: Int = 64, delivery: Delivery = .automatic) {
             self.ringCapacity = ringCapacity
             self.batchLimit = batchLimit
@@ -172,6 +179,7 @@ public final class SignalEngine: Sendable {
         }
     }
 
+    /// Whether the engine runs (between a successful ``start(watching:configuration:)`` and ``stop()``).
     public var isRunning: Bool { csignal_engine_running() }
 
     /// The signals the engine watches now.

@@ -34,6 +34,7 @@ public enum SignalError: Error, Equatable, Sendable, CustomStringConvertible {
         return nil
     }
 
+    /// A one-line explanation; for system calls "call: strerror (errno: N)".
     public var description: String {
         switch self {
         case .uncatchable(let s): return "\(s) cannot be caught, blocked or ignored"

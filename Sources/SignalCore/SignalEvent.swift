@@ -10,6 +10,7 @@ public struct SignalEvent: Sendable, Hashable, CustomStringConvertible {
         case handler = 1
     }
 
+    /// The signal that was delivered.
     public var signal: Signal
     /// `si_code`: how it was sent (see ``SignalEvent/Code``).
     public var code: CInt
@@ -23,6 +24,7 @@ public struct SignalEvent: Sendable, Hashable, CustomStringConvertible {
     public var pointerValue: UInt64
     /// CLOCK_MONOTONIC, in nanoseconds, when the recorder saw the delivery.
     public var monotonicNanoseconds: Int64
+    /// Which path recorded it: the wait thread, or the fallback handler on another thread.
     public var route: Route
     /// Position in the recorder's ring: 1, 2, 3, ... for one engine run, across all signals.
     public var sequence: UInt64
@@ -31,10 +33,15 @@ public struct SignalEvent: Sendable, Hashable, CustomStringConvertible {
 
     /// Well-known `si_code` values.
     public enum Code {
+        /// SI_USER: sent with `kill` (or `raise`).
         public static let user: CInt = 0  // SI_USER: kill, raise
+        /// SI_KERNEL: sent by the kernel.
         public static let kernel: CInt = 0x80  // SI_KERNEL
+        /// SI_QUEUE: sent with `sigqueue`, carrying a value.
         public static let queue: CInt = -1  // SI_QUEUE: sigqueue
+        /// SI_TIMER: a POSIX timer (`timer_create`) expired.
         public static let timer: CInt = -2  // SI_TIMER
+        /// SI_TKILL: sent to one thread with `tgkill` or `pthread_kill`.
         public static let tkill: CInt = -6  // SI_TKILL: tgkill, pthread_kill
     }
 
@@ -51,6 +58,7 @@ public struct SignalEvent: Sendable, Hashable, CustomStringConvertible {
         threadID = record.tid
     }
 
+    /// Makes an event by hand, for tests and for code that replays records; the engine makes the real ones.
     public init(
         signal: Signal, code: CInt = Code.user, senderPID: CInt = 0, senderUID: UInt32 = 0, value: CInt = 0,
         pointerValue: UInt64 = 0, monotonicNanoseconds: Int64 = 0, route: Route = .waitThread,
@@ -68,6 +76,7 @@ public struct SignalEvent: Sendable, Hashable, CustomStringConvertible {
         self.threadID = threadID
     }
 
+    /// "SIGTERM #3 from pid 812 code 0 value 0 via waitThread".
     public var description: String {
         "\(signal) #\(sequence) from pid \(senderPID) code \(code) value \(value) via \(route)"
     }

@@ -8,25 +8,33 @@ import Synchronization
 /// sees every event of its set. The subscription ends when the iterating task is cancelled, when the engine
 /// stops, or when the last copy of the sequence and its iterators is gone.
 public struct SignalEvents: AsyncSequence, Sendable {
+    /// The deliveries, one ``SignalEvent`` each.
     public typealias Element = SignalEvent
+    /// The sequence never throws: it ends instead.
     public typealias Failure = Never
 
     let channel: EventChannel
     let lifetime: SubscriptionLifetime
 
+    /// Iterates the deliveries of one ``SignalEvents`` sequence.
     public struct AsyncIterator: AsyncIteratorProtocol {
+        /// The deliveries, one ``SignalEvent`` each.
         public typealias Element = SignalEvent
+        /// The iterator never throws: it returns nil at the end.
         public typealias Failure = Never
         let channel: EventChannel
         let lifetime: SubscriptionLifetime
 
+        /// The next delivery, or nil when the subscription ended (the task was cancelled, or the engine stopped).
         public mutating func next() async -> SignalEvent? { await channel.next() }
 
+        /// The next delivery, or nil when the subscription ended.
         public mutating func next(isolation actor: isolated (any Actor)?) async -> SignalEvent? {
             await channel.next()
         }
     }
 
+    /// Makes the iterator. Iterate from one task at a time.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(channel: channel, lifetime: lifetime) }
 
     /// Events this subscription lost because its buffer was full.
@@ -88,7 +96,10 @@ final class EventChannel: Sendable {
     var droppedEvents: UInt64 { state.withLock { $0.queue.dropped } }
 
     func next() async -> SignalEvent? {
-        await withTaskCancellationHandler {
+        // Fast path, the common case under load: an event is already waiting. No continuation, no cancellation
+        // handler.
+        if !Task.isCancelled, let event = state.withLock({ $0.queue.popFirst() }) { return event }
+        return await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<SignalEvent?, Never>) in
                 let cancelled = Task.isCancelled
                 let immediate = state.withLock { state -> SignalEvent?? in

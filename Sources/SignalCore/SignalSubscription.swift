@@ -12,6 +12,7 @@ import Musl
 public final class SignalSubscription: @unchecked Sendable {
     // @unchecked: every mutable field is guarded by `mutex`, a pthread mutex paired with `condition` (the
     // toolchain's Mutex has no condition variable).
+    /// The signals this subscription receives.
     public let signals: SignalSet
     private weak var engine: SignalEngine?
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -88,9 +89,10 @@ public final class SignalSubscription: @unchecked Sendable {
                 var record = csignal_record()
                 let result = csignal_borrow_wait(left, signals.mask, &record, &matched, &notify)
                 if matched {
-                    // Ours: return it now. The wait thread hands the ring over when it takes the role back,
-                    // skipping this record for this subscription.
+                    // Ours: return it. The ring (which holds it too) is handed over skipping it for this
+                    // subscription: now, when more deliveries came with it, else when the wait thread is back.
                     skip(sequence: record.sequence)
+                    if notify { engine.waitThreadNotified() }
                     return SignalEvent(record)
                 }
                 if notify { engine.waitThreadNotified() }

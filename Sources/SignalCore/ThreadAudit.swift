@@ -28,6 +28,7 @@ public struct ThreadMaskReport: Sendable, Hashable, CustomStringConvertible {
         voluntaryContextSwitches = r.voluntary_switches
     }
 
+    /// "tid 812 worker: watched signals blocked".
     public var description: String {
         let role = isWaitThread ? " (wait thread)" : ""
         return "tid \(threadID) \(name)\(role): watched signals \(blocksWatched ? "blocked" : "NOT blocked")"

@@ -28,6 +28,8 @@ public final class WaitThreadExecutor: TaskExecutor, Sendable {
 
     init() {}
 
+    /// Runs `job` on the wait thread after its current hand-over, or on the global concurrent executor when the
+    /// engine is stopped. Called by the Swift runtime, not by you.
     public func enqueue(_ job: consuming ExecutorJob) {
         let unowned = UnownedJob(job)
         let accepted = queue.withLock { queue -> Bool in

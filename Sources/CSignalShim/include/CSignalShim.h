@@ -215,6 +215,75 @@ int csignal_tgkill(pid_t tid, int signo);
 int csignal_tg_sigqueue(pid_t tid, int signo, int value);
 pid_t csignal_gettid(void);
 
+// MARK: - Thread dump (dump.c)
+
+/// Threads one dump can cover, and frames kept per thread.
+#define CSIGNAL_DUMP_MAX_THREADS 1024
+#define CSIGNAL_DUMP_MAX_FRAMES 64
+/// High byte of the si_value that marks an internal-signal delivery as a stack-capture request.
+#define CSIGNAL_DUMP_TAG 0x53000000u
+
+/// State of one dump slot.
+enum {
+    CSIGNAL_DUMP_EMPTY = 0,      ///< not armed (or withdrawn)
+    CSIGNAL_DUMP_REQUESTED = 1,  ///< armed, signal sent, no answer yet
+    CSIGNAL_DUMP_CAPTURING = 2,  ///< the thread's handler is walking its stack
+    CSIGNAL_DUMP_CAPTURED = 3,   ///< frames published
+};
+
+/// What the walk noticed.
+enum {
+    CSIGNAL_DUMP_FLAG_NO_STACK = 1,   ///< RSP was in no known mapping: only the PC was kept
+    CSIGNAL_DUMP_FLAG_RESYNCED = 2,   ///< RBP was no frame pointer; the chain was found by scanning the stack
+    CSIGNAL_DUMP_FLAG_TRUNCATED = 4,  ///< more than CSIGNAL_DUMP_MAX_FRAMES frames
+    CSIGNAL_DUMP_FLAG_FAULT = 8,      ///< a read of the stack failed (EFAULT): the chain ends there
+};
+
+/// One thread's captured stack: frames[0] is the interrupted PC, then return addresses, innermost first.
+typedef struct csignal_dump_stack {
+    int32_t tid;
+    uint32_t frame_count;
+    uint32_t flags;
+    uint32_t reserved;
+    uint64_t sp;
+    uint64_t frames[CSIGNAL_DUMP_MAX_FRAMES];
+} csignal_dump_stack;
+
+/// What dladdr knows about an address.
+typedef struct csignal_symbol {
+    uint64_t image_base;
+    uint64_t symbol_address;   ///< 0 when no symbol covers the address
+    char image[256];
+    char symbol[1024];
+} csignal_symbol;
+
+/// Starts a dump: takes the dump lock (one dump at a time), reads /proc/self/maps into the preallocated table
+/// and opens a new generation. The engine must be running (its internal handler does the capture).
+/// Returns 0 or errno (ESRCH: engine not running). On 0, finish with csignal_dump_end. NOT SAFE: any thread.
+int csignal_dump_begin(void);
+/// Arms slot `index` for thread `tid` and queues the internal signal to it. Returns 0 or errno (ESRCH: the
+/// thread is gone). NOT SAFE: any thread, between begin and end.
+int csignal_dump_request(uint32_t index, pid_t tid);
+/// Captures the calling thread's own stack into slot `index` (no signal). NOT SAFE: any thread.
+int csignal_dump_capture_self(uint32_t index);
+/// Waits until `expected` requested captures were published or `timeout_ns` passed; returns how many were.
+/// NOT SAFE: any thread.
+uint32_t csignal_dump_wait(uint32_t expected, int64_t timeout_ns);
+/// Copies slot `index` out if it was captured and returns its state (CSIGNAL_DUMP_*). A request still
+/// unanswered is withdrawn (returns CSIGNAL_DUMP_REQUESTED). NOT SAFE: any thread.
+int32_t csignal_dump_take(uint32_t index, csignal_dump_stack *out);
+/// The state of slot `index` now (CSIGNAL_DUMP_*), without taking it. NOT SAFE: any thread.
+int32_t csignal_dump_state(uint32_t index);
+/// Releases the dump lock. NOT SAFE: any thread.
+void csignal_dump_end(void);
+/// Whether the last dump read stacks with process_vm_readv (else: plain loads checked against the table).
+bool csignal_dump_uses_vm_readv(void);
+/// dladdr for one address: returns 1 when an image covers it. NOT SAFE: any thread (dladdr takes locks).
+int csignal_dump_symbolize(uint64_t address, csignal_symbol *out);
+
+/// Names the calling thread (15 bytes kept). Returns 0 or errno. NOT SAFE: any thread. (threadname.c)
+int csignal_set_thread_name(const char *name);
+
 // MARK: - Test hooks
 
 /// When set, the fallback handler deliberately overwrites errno before returning through its errno guard,

@@ -146,7 +146,7 @@ import Glibc
     @Test func fullKernelQueueGivesEAGAINAndLosesNothing() throws {
         let s = try expectClean(["queue-full", "64"], minimumPasses: 6)
         #expect(s.int("error") == Int(EAGAIN))
-        #expect((s.int("watch_waited_ms") ?? 0) >= 80, "watch waited for room: \(s.transcript)")
+        #expect(s.lines.contains("PASS watch on a full queue succeeded (no EAGAIN)"), "\(s.transcript)")
         #expect(s.int("received") == s.int("queued"))
         #expect((s.int("queued") ?? 0) > 0)
     }

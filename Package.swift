@@ -145,6 +145,26 @@ let package = Package(
     ]
 )
 
+// MARK: - Stress tool (issue 4): `signalcore-stress` and the checker it uses.
+package.products.append(.executable(name: "signalcore-stress", targets: ["SignalCoreStress"]))
+package.targets.append(contentsOf: [
+    .target(name: "CStressSupport", cSettings: [.define("_GNU_SOURCE")]),
+    .target(name: "StressChecker", swiftSettings: [.swiftLanguageMode(.v6)]),
+    .executableTarget(
+        name: "SignalCoreStress",
+        dependencies: [
+            "SignalCore", "CStressSupport", "StressChecker",
+            .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CommandLineTools"])),
+        ],
+        swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+    .testTarget(
+        name: "StressTests",
+        dependencies: ["StressChecker", "SignalCoreStress"],
+        swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+])
+
 // MARK: - Safety verification (issue 5): scenarios in helper processes, their tests, and swift-subprocess for
 // the spawn check only (a test-only dependency: nothing in SignalCore uses it).
 package.dependencies.append(

@@ -46,8 +46,16 @@ static _Atomic uint32_t waiter_exited = 0;
 // │ Orderings: role and borrower_tid are seq_cst, so that a handler that pokes "the role holder" after its       │
 // │ poke_pending exchange reads the role no earlier than the holder that cleared poke_pending (see poke_role).  │
 // └────────────────────────────────────────────────────────────────────────────────────────────────────────────┘
-enum { ROLE_WAITER = 0, ROLE_REQUESTED = 1, ROLE_LENT = 2 };
+enum { ROLE_WAITER = 0, ROLE_REQUESTED = 1, ROLE_LENT = 2, ROLE_LAZY = 3 };
 static _Atomic uint32_t role = ROLE_WAITER;
+// LAZY: the borrower returned an event and may be back for the next one within the lease. It keeps the role
+// without anyone waiting in sigwaitinfo; the lease timer (a POSIX timer that sends the internal signal to the
+// wait thread: its signal is preallocated by the kernel, so it never meets RLIMIT_SIGPENDING) wakes the wait
+// thread, which takes the role back unless the borrower returned first.
+static _Atomic pid_t lazy_owner = 0;
+static timer_t lease_timer;
+static bool lease_timer_created = false;
+enum { LEASE_NS = 1000000 };
 static _Atomic pid_t borrower_tid = 0;
 static _Atomic uint32_t reclaim_requested = 0;
 static _Thread_local sigset_t borrower_saved_mask;
@@ -204,8 +212,24 @@ static int take_batch(const sigset_t *set, const struct timespec *timeout, uint3
     return 0;
 }
 
-/// The wait thread lends its role: it parks until the borrower gives the role back. Idle cost: none (a futex
-/// wait without timeout).
+/// Arms the lease timer to fire in `ns` nanoseconds (0 disarms it). NOT SAFE: ordinary threads.
+static void arm_lease_timer(long ns) {
+    if (!lease_timer_created) return;
+    struct itimerspec when = {.it_interval = {0, 0}, .it_value = {ns / 1000000000, ns % 1000000000}};
+    timer_settime(lease_timer, 0, &when, NULL);
+}
+
+/// Wakes the wait thread while it lends its role; never refused (the timer's signal is preallocated).
+static void wake_lender(void) {
+    if (lease_timer_created) {
+        arm_lease_timer(1);
+    } else {
+        poke_thread(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire));
+    }
+}
+
+/// The wait thread lends its role: it waits for the internal signal only (a poke, or the lease timer) until the
+/// role comes back, or takes it back itself from a borrower whose lease ran out. Idle cost: none.
 static void lend_role(void) {
     uint32_t expected = ROLE_REQUESTED;
     if (!atomic_compare_exchange_strong_explicit(&role, &expected, ROLE_LENT, memory_order_seq_cst,
@@ -213,8 +237,24 @@ static void lend_role(void) {
         return;  // the borrower gave up waiting
     }
     csignal_futex_wake(&role);
-    while (atomic_load_explicit(&role, memory_order_seq_cst) == ROLE_LENT) {
-        csignal_futex_wait(&role, ROLE_LENT, -1);
+    sigset_t internal_only;
+    sigemptyset(&internal_only);
+    sigaddset(&internal_only, csignal_internal_signo());
+    for (;;) {
+        uint32_t current = atomic_load_explicit(&role, memory_order_seq_cst);
+        if (current == ROLE_LAZY) {
+            if (atomic_compare_exchange_strong_explicit(&role, &current, ROLE_WAITER, memory_order_seq_cst,
+                                                        memory_order_seq_cst)) {
+                atomic_store_explicit(&lazy_owner, 0, memory_order_seq_cst);
+                atomic_store_explicit(&borrower_tid, 0, memory_order_seq_cst);
+                csignal_futex_wake(&role);
+                break;
+            }
+            continue;  // the borrower came back first
+        }
+        if (current != ROLE_LENT) break;  // given back (or already requested again: the main loop handles it)
+        siginfo_t info;
+        sigwaitinfo(&internal_only, &info);
     }
     // Back in the role: whatever a handler recorded while pokes went to the borrower is drained now.
     atomic_exchange_explicit(&poke_pending, 0, memory_order_seq_cst);
@@ -276,22 +316,46 @@ static bool role_not_requested(const void *unused) {
     return atomic_load_explicit(&role, memory_order_seq_cst) != ROLE_REQUESTED;
 }
 
-int csignal_borrow_begin(int64_t timeout_ns) {
-    if (!atomic_load_explicit(&running, memory_order_acquire)) return ESRCH;
-    if (csignal_role_tid != 0) return EDEADLK;  // this thread holds the role already
-    if (atomic_load_explicit(&reclaim_requested, memory_order_seq_cst)) return EBUSY;
-    uint32_t expected = ROLE_WAITER;
-    if (!atomic_compare_exchange_strong_explicit(&role, &expected, ROLE_REQUESTED, memory_order_seq_cst,
-                                                 memory_order_seq_cst)) {
-        return EBUSY;  // another thread borrows it
-    }
-    pid_t self = (pid_t)syscall(SYS_gettid);
-    atomic_store_explicit(&borrower_tid, self, memory_order_seq_cst);
-    // While borrowed, pokes must be dequeued by our sigtimedwait, never run the internal handler here.
+/// Blocks the internal signal in the calling borrower: while it holds the role, pokes must be dequeued by its
+/// sigtimedwait, never run the internal handler here.
+static void block_internal_for_borrow(void) {
     sigset_t internal;
     sigemptyset(&internal);
     sigaddset(&internal, csignal_internal_signo());
     pthread_sigmask(SIG_BLOCK, &internal, &borrower_saved_mask);
+}
+
+int csignal_borrow_begin(int64_t timeout_ns) {
+    if (!atomic_load_explicit(&running, memory_order_acquire)) return ESRCH;
+    if (csignal_role_tid != 0) return EDEADLK;  // this thread holds the role already
+    if (atomic_load_explicit(&reclaim_requested, memory_order_seq_cst)) return EBUSY;
+    static _Thread_local pid_t cached_tid = 0;
+    if (cached_tid == 0) cached_tid = (pid_t)syscall(SYS_gettid);
+    pid_t self = cached_tid;
+    uint32_t expected = ROLE_LAZY;
+    if (atomic_load_explicit(&lazy_owner, memory_order_seq_cst) == self &&
+        atomic_compare_exchange_strong_explicit(&role, &expected, ROLE_LENT, memory_order_seq_cst,
+                                                memory_order_seq_cst)) {
+        // Back within the lease: the role is still ours, the wait thread never stirred. Disarm the lease, or
+        // it would wake the wait thread for nothing while we wait longer than the lease.
+        atomic_store_explicit(&lazy_owner, 0, memory_order_seq_cst);
+        arm_lease_timer(0);
+        block_internal_for_borrow();
+        csignal_role_tid = self;
+        return 0;
+    }
+    expected = ROLE_LAZY;
+    if (atomic_compare_exchange_strong_explicit(&role, &expected, ROLE_WAITER, memory_order_seq_cst,
+                                                memory_order_seq_cst)) {
+        wake_lender();  // another thread's lease: end it, then borrow the ordinary way
+    }
+    expected = ROLE_WAITER;
+    if (!atomic_compare_exchange_strong_explicit(&role, &expected, ROLE_REQUESTED, memory_order_seq_cst,
+                                                 memory_order_seq_cst)) {
+        return EBUSY;  // another thread borrows it
+    }
+    atomic_store_explicit(&borrower_tid, self, memory_order_seq_cst);
+    block_internal_for_borrow();
 
     pid_t waiter = atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire);
     int err = poke_until(waiter, &role, role_not_requested, NULL, timeout_ns);
@@ -318,18 +382,25 @@ int csignal_borrow_wait(int64_t timeout_ns, uint64_t direct_mask, csignal_record
     uint32_t generation = atomic_load_explicit(&requested_generation, memory_order_acquire);
     sigset_t set;
     build_wait_set(&set);
-    struct timespec ts = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
+    static const struct timespec zero = {0, 0};
     direct_request direct = {.mask = direct_mask, .record = direct_record, .matched = false};
-    int err = take_batch(&set, &ts, generation, batch_limit, notify, &direct);
-    *matched = direct.matched;
+    // First what is already queued, without sleeping. Under load this finds the caller's next delivery and
+    // drains the backlog behind it into the ring in the same batch, so that the following calls find their
+    // events handed over without any system call. When paced, it costs one call that finds nothing, before the
+    // next signal is even sent.
+    int err = take_batch(&set, &zero, generation, batch_limit, notify, &direct);
     if (direct.matched) {
-        // Under load more are already queued: take them now, into the ring, so that the caller's next calls
-        // find them handed over instead of borrowing the role once per delivery. Costs one system call that
-        // finds nothing when the caller is paced.
-        static const struct timespec zero = {0, 0};
         take_batch(&set, &zero, generation, batch_limit, notify, NULL);
+        *matched = true;
         return 0;
     }
+    if (*notify || err != EAGAIN) return err == EINTR || err == EAGAIN ? 0 : err;
+    // Then sleep. A delivery of the caller's goes straight back to it: nothing between the kernel's wake-up
+    // and the caller but recording it.
+    struct timespec ts = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
+    err = take_batch(&set, &ts, generation, batch_limit, notify, &direct);
+    *matched = direct.matched;
+    if (direct.matched) return 0;
     if (atomic_load_explicit(&reclaim_requested, memory_order_seq_cst)) return ECANCELED;
     if (err == EAGAIN) return ETIMEDOUT;
     return err == EINTR ? 0 : err;
@@ -340,9 +411,26 @@ void csignal_borrow_end(void) {
     csignal_role_tid = 0;
     atomic_store_explicit(&borrower_tid, 0, memory_order_seq_cst);
     atomic_store_explicit(&role, ROLE_WAITER, memory_order_seq_cst);
-    csignal_futex_wake(&role);
+    if (atomic_load_explicit(&reclaim_requested, memory_order_seq_cst)) csignal_futex_wake(&role);  // setup waits
+    wake_lender();
     // A poke still pending here runs the internal handler once, which ignores it; the wait thread drains the
     // ring when it takes the role back, so nothing it announced is missed.
+    pthread_sigmask(SIG_SETMASK, &borrower_saved_mask, NULL);
+}
+
+void csignal_borrow_end_lazily(void) {
+    if (csignal_role_tid == 0 || csignal_role_tid == atomic_load(&csignal_waiter_tid_value)) return;
+    if (!lease_timer_created) {
+        csignal_borrow_end();
+        return;
+    }
+    pid_t self = csignal_role_tid;
+    csignal_role_tid = 0;
+    // Timer first: once the role reads LAZY, the lease must already be running.
+    arm_lease_timer(LEASE_NS);
+    atomic_store_explicit(&lazy_owner, self, memory_order_seq_cst);
+    atomic_store_explicit(&role, ROLE_LAZY, memory_order_seq_cst);
+    if (atomic_load_explicit(&reclaim_requested, memory_order_seq_cst)) csignal_futex_wake(&role);  // setup waits
     pthread_sigmask(SIG_SETMASK, &borrower_saved_mask, NULL);
 }
 
@@ -354,6 +442,14 @@ int csignal_role_reclaim(void) {
     for (;;) {
         uint32_t current = atomic_load_explicit(&role, memory_order_seq_cst);
         if (current == ROLE_WAITER) return 0;
+        if (current == ROLE_LAZY) {
+            if (atomic_compare_exchange_strong_explicit(&role, &current, ROLE_WAITER, memory_order_seq_cst,
+                                                        memory_order_seq_cst)) {
+                wake_lender();
+                return 0;
+            }
+            continue;
+        }
         // REQUESTED: the borrower sees the reclaim on its first wait. LENT: wake the borrower (once; every
         // millisecond while the kernel refuses the poke).
         pid_t borrower = atomic_load_explicit(&borrower_tid, memory_order_seq_cst);
@@ -422,6 +518,15 @@ int csignal_engine_start(const csignal_start_options *options, const char **fail
     while (atomic_load_explicit(&waiter_started, memory_order_acquire) == 0) {
         csignal_futex_wait(&waiter_started, 0, 1000000000);
     }
+    // The lease timer signals the wait thread itself (glibc 2.36 names the field _sigev_un._tid; newer ones
+    // also sigev_notify_thread_id). Without it (timer_create failed) borrowers simply give
+    // the role back at once.
+    struct sigevent event;
+    memset(&event, 0, sizeof event);
+    event.sigev_notify = SIGEV_THREAD_ID;
+    event.sigev_signo = csignal_internal_signo();
+    event._sigev_un._tid = atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire);
+    lease_timer_created = timer_create(CLOCK_MONOTONIC, &event, &lease_timer) == 0;
     atomic_store_explicit(&running, true, memory_order_release);
     return 0;
 }
@@ -450,6 +555,12 @@ int csignal_engine_stop(const char **failed_call) {
         return err;
     }
     pthread_join(waiter_thread, NULL);
+    if (lease_timer_created) {
+        timer_delete(lease_timer);
+        lease_timer_created = false;
+    }
+    atomic_store_explicit(&lazy_owner, 0, memory_order_seq_cst);
+    atomic_store_explicit(&role, ROLE_WAITER, memory_order_seq_cst);
     csignal_wait_handlers_idle();
     csignal_restore_internal();
     atomic_store_explicit(&running, false, memory_order_release);

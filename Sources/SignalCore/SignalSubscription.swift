@@ -78,9 +78,17 @@ public final class SignalSubscription: @unchecked Sendable {
         let deadline = SignalSubscription.monotonicNanoseconds() &+ SignalSubscription.nanoseconds(timeout)
         if let event = take() { return event }
         if let engine, engine.deliversAutomatically, csignal_borrow_begin(SignalSubscription.nanoseconds(timeout)) == 0 {
-            defer { csignal_borrow_end() }
-            // The wait thread hands over what it took before it parked: look before sleeping.
-            if let event = take() { return event }
+            // After handing over an event the role is given back lazily: a caller that loops on next() takes
+            // it again without waking the wait thread in between (see csignal_borrow_end_lazily).
+            var handedOver = false
+            defer { if handedOver { csignal_borrow_end_lazily() } else { csignal_borrow_end() } }
+            // Records left in the ring (by the previous call's direct hand-over, or a handler) go to their
+            // subscriptions first; then look before sleeping.
+            if csignal_ring_pending() > 0 { engine.waitThreadNotified() }
+            if let event = take() {
+                handedOver = true
+                return event
+            }
             while true {
                 let left = deadline &- SignalSubscription.monotonicNanoseconds()
                 if left <= 0 { return take() }
@@ -93,10 +101,14 @@ public final class SignalSubscription: @unchecked Sendable {
                     // subscription: now, when more deliveries came with it, else when the wait thread is back.
                     skip(sequence: record.sequence)
                     if notify { engine.waitThreadNotified() }
+                    handedOver = true
                     return SignalEvent(record)
                 }
                 if notify { engine.waitThreadNotified() }
-                if let event = take() { return event }
+                if let event = take() {
+                    handedOver = true
+                    return event
+                }
                 if result == ETIMEDOUT { return nil }
                 if result == ECANCELED || isClosed { break }
             }

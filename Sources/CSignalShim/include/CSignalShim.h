@@ -160,6 +160,12 @@ int csignal_borrow_wait(int64_t timeout_ns, uint64_t direct_mask, csignal_record
                         bool *notify);
 /// Gives the role back to the wait thread.
 void csignal_borrow_end(void);
+/// Gives the role back lazily, after returning an event: for the next millisecond (the lease) the role stays
+/// with this thread without anyone waiting in sigwaitinfo, so that a caller that comes straight back for the
+/// next event takes it again without waking the wait thread twice. When the lease runs out, or another thread,
+/// setup or a handler-route delivery needs the role, the wait thread takes it back. Deliveries meanwhile wait in
+/// the kernel (real-time ones queued, standard ones coalesced); none is lost.
+void csignal_borrow_end_lazily(void);
 
 // MARK: - Mask spreading (NOT SAFE: setup only)
 

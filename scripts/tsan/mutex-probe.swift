@@ -14,7 +14,7 @@ let lock = Mutex(())
 var threads = [pthread_t](repeating: pthread_t(), count: 2)
 for i in 0..<2 {
     pthread_create(&threads[i], nil, { _ in
-        for _ in 0..<20_000 { lock.withLock { _ in counter.value += 1 } }
+        for _ in 0..<200_000 { lock.withLock { _ in counter.value += 1 } }
         return nil
     }, nil)
 }

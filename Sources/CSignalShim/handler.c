@@ -14,7 +14,8 @@
 // │                                                                                                            │
 // │ HANDLER CONTEXT: the code in this file runs between two arbitrary instructions of the interrupted thread.  │
 // │ It MAY: use lock-free atomics, read/write errno (saved and restored), call clock_gettime, getpid,          │
-// │   sigaddset/sigdelset, sem_post, write, abort, and the raw tgkill system call.                            │
+// │   memcpy, sigaddset/sigdelset, sem_post, write, abort, the raw gettid and tgkill system calls              │
+// │   (syscall), and read SIGRTMAX (glibc's __libc_current_sigrtmax returns an int set before main).           │
 // │ It MUST NEVER: allocate (malloc, Swift objects), take a lock (pthread_mutex, Swift Mutex, stdio's locks),   │
 // │   call printf or any stdio, call into Swift, wait for another thread, or loop without a bound.            │
 // │ scripts/audit-handler checks the compiled code against this list.                                          │

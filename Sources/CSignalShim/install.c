@@ -304,6 +304,31 @@ int csignal_engine_unwatch(uint64_t mask, const char **failed_call) {
     return with_role_reclaimed(engine_unwatch, mask, failed_call);
 }
 
+// --- after fork ----------------------------------------------------------------------------------------------
+
+int csignal_engine_prepare_child(void) {
+    if (!csignal_engine_running()) return 0;
+    // In the parent this would tear the dispositions away from a running engine.
+    if (getpid() == atomic_load_explicit(&csignal_own_pid, memory_order_relaxed)) return EINVAL;
+    uint64_t watched = csignal_engine_watched();
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    for (int s = 1; s <= CSIGNAL_MAX_SIGNO; s++) {
+        if (!(watched & csignal_bit(s))) continue;
+        if (sigaction(s, &previous_action[s], NULL) != 0) return errno;
+        if (!(blocked_before_watch & csignal_bit(s))) sigaddset(&unblock, s);
+    }
+    if (internal_installed) {
+        if (sigaction(csignal_internal_signo(), &internal_previous, NULL) != 0) return errno;
+        internal_installed = false;
+    }
+    // Dispositions first, then the mask: the child's pending set starts empty, so nothing can meet the old
+    // handler here, and anything that arrives from now on meets the restored disposition.
+    if (sigprocmask(SIG_UNBLOCK, &unblock, NULL) != 0) return errno;
+    csignal_waiter_forget_after_fork();
+    return 0;
+}
+
 // --- dispositions and sending --------------------------------------------------------------------------------
 
 int csignal_disposition(int signo) {

@@ -35,6 +35,9 @@ void csignal_wake_waiter(void);
 int csignal_poke_thread_patiently(pid_t tid);
 /// Tells the wait thread that the watched set changed and waits until it uses the new set. Setup only.
 int csignal_waiter_apply_watched(void);
+/// In a forked child: forgets the wait thread (it exists only in the parent) and marks the engine stopped.
+/// ASYNC-SIGNAL-SAFE: atomic stores only.
+void csignal_waiter_forget_after_fork(void);
 
 /// Takes the wait role back from a borrower and keeps borrowers out until csignal_role_release (nests).
 /// Setup only.

@@ -568,6 +568,17 @@ int csignal_engine_stop(const char **failed_call) {
     return 0;
 }
 
+void csignal_waiter_forget_after_fork(void) {
+    atomic_store_explicit(&csignal_watched_mask, 0, memory_order_relaxed);
+    atomic_store_explicit(&csignal_waiter_tid_value, 0, memory_order_relaxed);
+    atomic_store_explicit(&poke_pending, 0, memory_order_relaxed);
+    // A borrower of the wait role exists only in the parent as well.
+    atomic_store_explicit(&borrower_tid, 0, memory_order_relaxed);
+    atomic_store_explicit(&reclaim_requested, 0, memory_order_relaxed);
+    atomic_store_explicit(&role, ROLE_WAITER, memory_order_relaxed);
+    atomic_store_explicit(&running, false, memory_order_release);
+}
+
 bool csignal_engine_running(void) { return atomic_load_explicit(&running, memory_order_acquire); }
 uint64_t csignal_engine_watched(void) { return atomic_load_explicit(&csignal_watched_mask, memory_order_acquire); }
 pid_t csignal_engine_waiter_tid(void) {

@@ -125,6 +125,16 @@ int csignal_engine_unwatch(uint64_t mask, const char **failed_call);
 int csignal_engine_stop(const char **failed_call);
 
 bool csignal_engine_running(void);
+
+/// For the child of a fork() made while the engine runs, before it does anything else. The child has one thread
+/// and no wait thread, but inherited the engine's dispositions and the forking thread's mask, so watched signals
+/// would stay blocked and pending forever. This puts back, in the child only, what stop would: each watched
+/// signal's previous disposition and the internal signal's, and unblocks in the calling thread the watched
+/// signals that were not blocked before they were watched. The engine then reports not running; the counters
+/// keep the values they had at the fork. Returns 0 (also when the engine was not running), or EINVAL when
+/// called in the process that started the engine (not a forked child).
+/// ASYNC-SIGNAL-SAFE: sigaction, sigprocmask, getpid and atomic stores only (allowed between fork and exec).
+int csignal_engine_prepare_child(void);
 uint64_t csignal_engine_watched(void);
 /// Kernel thread id of the wait thread, or 0.
 pid_t csignal_engine_waiter_tid(void);

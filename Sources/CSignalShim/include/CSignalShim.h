@@ -69,11 +69,12 @@ typedef struct csignal_counter_line {
 } csignal_counter_line;
 extern csignal_counter_line csignal_counter_table[128];
 
-/// Deliveries of `signo` so far. One relaxed atomic load: the poll path.
-/// Out-of-range numbers read a slot that never counts (index masked to the table, slots 65...127 stay 0).
-/// ASYNC-SIGNAL-SAFE.
+/// Deliveries of `signo` so far. One acquire load (a plain `mov` on x86_64): the poll path. Acquire pairs with
+/// the recorder's release increment, so a poller that sees N deliveries finds their records in the ring (or
+/// counted as dropped). Out-of-range numbers read a slot that never counts (index masked to the table, slots
+/// 65...127 stay 0). ASYNC-SIGNAL-SAFE.
 static inline uint64_t csignal_delivered(int signo) {
-    return __atomic_load_n(&csignal_counter_table[(unsigned)signo & 127u].delivered, __ATOMIC_RELAXED);
+    return __atomic_load_n(&csignal_counter_table[(unsigned)signo & 127u].delivered, __ATOMIC_ACQUIRE);
 }
 
 /// All counters of one signal. Each field is read atomically; the four are not one snapshot.

@@ -248,10 +248,10 @@ case "idle":
         if csignal_thread_status(tid, &report) != 0 { fail("status of \(tid)") }
         return report.voluntary_switches
     }
-    // One delivery first, so that the thread is in its steady state (asleep in sigwaitinfo).
-    let subscription = engine.subscribe(to: [.sigusr1])
+    // One delivery first, so that the thread is in its steady state (asleep in sigwaitinfo). Polled, not taken
+    // with next(timeout:): a blocking caller would borrow the wait role and hold a lease, which is not idle.
     must { try SignalSender.raise(.sigusr1) }
-    if subscription.next(timeout: .seconds(10)) == nil { fail("warm-up signal not seen") }
+    waitUntil("the warm-up delivery") { engine.counts(for: .sigusr1).delivered == 1 }
     waitUntil("the wait thread to go back to sleep") {
         must { try engine.auditThreads() }.first { $0.isWaitThread }.map { !$0.blocksWatched } ?? false
     }

@@ -252,8 +252,10 @@ import Glibc
     @Test func aBlockingLoopKeepsTheRoleBetweenCallsAndTheLeaseRunsOut() throws {
         let (helper, exit) = try HelperProcess.run(["lease"])
         #expect(exit == .exited(0), "\(helper.lines)")
-        // Without the lease the wait thread wakes at least twice per round (take the role back, lend it again).
-        #expect(helper.int("waiter_wakeups_during_loop")! <= 2)
+        // Without the lease the wait thread wakes at least twice per round (take the role back, lend it again):
+        // at least 38 times for the 19 measured rounds. With it, none, unless the machine is so loaded that the
+        // consumer misses its 1 ms lease now and then.
+        #expect(helper.int("waiter_wakeups_during_loop")! <= 12)
         #expect(helper.int("after_lease_signal") == Int(SIGUSR2))
         #expect(helper.value("after_lease_tid") == helper.value("waiter"))
         #expect(helper.int("after_lease_ms")! < 1000)

@@ -51,7 +51,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "SignalCoreTestHelper",
-            dependencies: ["SignalCore", "CSignalShim"],
+            dependencies: ["SignalCore", "CSignalShim", "ChildProcessTesting"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .target(
@@ -92,6 +92,7 @@ let package = Package(
             dependencies: [
                 "SignalCore",
                 "CSignalShim",
+                "ChildProcessTesting",
                 "SignalCoreServiceLifecycle",
                 "SignalCoreTelemetry",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle",
@@ -105,12 +106,12 @@ let package = Package(
         ),
         .testTarget(
             name: "SignalCoreIntegrationTests",
-            dependencies: ["SignalCore", "SignalCoreIntegrationHelper", "signalcore-service-example"],
+            dependencies: ["SignalCore", "SignalCoreIntegrationHelper", "signalcore-service-example", "ChildProcessTesting"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "SignalCoreTests",
-            dependencies: ["SignalCore", "SignalCoreTestHelper"],
+            dependencies: ["SignalCore", "SignalCoreTestHelper", "ChildProcessTesting"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Lifecycle patterns (graceful shutdown, reload, stats, thread dump) and the signal-worker daemon.
@@ -134,12 +135,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "LifecycleTestHelper",
-            dependencies: ["SignalCoreLifecycle", "SignalCore", "CSignalShim"],
+            dependencies: ["SignalCoreLifecycle", "SignalCore", "CSignalShim", "ChildProcessTesting"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "LifecycleTests",
-            dependencies: ["SignalCoreLifecycle", "signal-worker", "LifecycleTestHelper"],
+            dependencies: ["SignalCoreLifecycle", "signal-worker", "LifecycleTestHelper", "ChildProcessTesting"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]
@@ -160,7 +161,7 @@ package.targets.append(contentsOf: [
     ),
     .testTarget(
         name: "StressTests",
-        dependencies: ["StressChecker", "SignalCoreStress"],
+        dependencies: ["StressChecker", "SignalCoreStress", "ChildProcessTesting"],
         swiftSettings: [.swiftLanguageMode(.v6)]
     ),
 ])
@@ -178,25 +179,37 @@ package.targets.append(contentsOf: [
     ),
     .executableTarget(
         name: "SignalCoreVerifyHelper",
-        dependencies: ["SignalCore", "CSignalShim", "CSignalVerifySupport"],
+        dependencies: ["SignalCore", "CSignalShim", "CSignalVerifySupport", "ChildProcessTesting"],
         swiftSettings: [.swiftLanguageMode(.v6)]
     ),
     .executableTarget(
         name: "SignalCoreAsyncMainHelper",
-        dependencies: ["SignalCore", "CSignalShim", "CSignalVerifySupport"],
+        dependencies: ["SignalCore", "CSignalShim", "CSignalVerifySupport", "ChildProcessTesting"],
         swiftSettings: [.swiftLanguageMode(.v6)]
     ),
     .executableTarget(
         name: "SignalCoreSubprocessHelper",
         dependencies: [
-            "SignalCore", "CSignalVerifySupport",
+            "SignalCore", "CSignalVerifySupport", "ChildProcessTesting",
             .product(name: "Subprocess", package: "swift-subprocess"),
         ],
         swiftSettings: [.swiftLanguageMode(.v6)]
     ),
     .testTarget(
         name: "SignalCoreSafetyTests",
-        dependencies: ["SignalCore", "SignalCoreVerifyHelper", "SignalCoreAsyncMainHelper", "SignalCoreSubprocessHelper"],
+        dependencies: ["SignalCore", "SignalCoreVerifyHelper", "SignalCoreAsyncMainHelper", "SignalCoreSubprocessHelper",
+                       "ChildProcessTesting"],
         swiftSettings: [.swiftLanguageMode(.v6)]
     ),
 ])
+
+// MARK: - Test support shared by the test targets and their helper executables (not a product): spawning a
+// helper with a clean signal state and reading its `key=value` lines with deadlines, and the helper's end of that
+// protocol (`say`, `fail`, `HelperThread`).
+package.targets.append(
+    .target(
+        name: "ChildProcessTesting",
+        dependencies: ["SignalCore", "CSignalShim"],
+        swiftSettings: [.swiftLanguageMode(.v6)]
+    )
+)

@@ -1,7 +1,9 @@
 // Scenarios for the lifecycle patterns that change process-wide signal state, each run in its own process by
 // LifecycleTests. Usage: LifecycleTestHelper <scenario> [arguments]
-// Output: `key=value` facts on stdout, `FAIL ...` for a check made here; exit status as the scenario says.
+// Output: `key=value` facts on stdout, `FAIL ...` for a check made here; exit status as the scenario says
+// (`say` and `fail` come from ChildProcessTesting, which the tests read the output with).
 import CSignalShim
+import ChildProcessTesting
 import Dispatch
 import Foundation
 import SignalCore
@@ -10,16 +12,6 @@ import SignalCoreLifecycle
 #if canImport(Glibc)
 import Glibc
 #endif
-
-func say(_ line: String) {
-    print(line)
-    fflush(nil)
-}
-
-func fail(_ why: String) -> Never {
-    say("FAIL \(why)")
-    exit(1)
-}
 
 /// Waits (bounded) for `condition`, re-checking it every 0.2 ms; fails the scenario on timeout.
 func waitUntil(_ what: String, timeout: Duration = .seconds(10), _ condition: () -> Bool) {

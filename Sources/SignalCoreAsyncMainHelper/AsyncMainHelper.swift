@@ -10,24 +10,13 @@
 // Usage: SignalCoreAsyncMainHelper <own RT signals> <RT signals the parent will queue>
 import CSignalShim
 import CSignalVerifySupport
+import ChildProcessTesting
 import SignalCore
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-func say(_ line: String) {
-    print(line)
-    fflush(nil)
-}
-
-func fail(_ why: String) -> Never {
-    say("FAIL \(why)")
-    exit(1)
-}
-
-func check(_ condition: Bool, _ what: String) { say(condition ? "PASS \(what)" : "FAIL \(what)") }
 
 /// The system call a thread is in, from /proc/self/task/TID/syscall ("running" if none).
 func currentSyscall(_ tid: pid_t) -> String {

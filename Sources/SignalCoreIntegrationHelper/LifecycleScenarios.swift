@@ -1,4 +1,5 @@
 #if ServiceLifecycleIntegration && TelemetryIntegration
+import ChildProcessTesting
 import Logging
 import ServiceLifecycle
 import SignalCore

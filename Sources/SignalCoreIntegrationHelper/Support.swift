@@ -1,5 +1,5 @@
 #if ServiceLifecycleIntegration && TelemetryIntegration
-import CSignalShim
+import ChildProcessTesting
 import Dispatch
 import SignalCore
 
@@ -7,19 +7,9 @@ import SignalCore
 import Glibc
 #endif
 
-// Output protocol (the same as SignalCoreTestHelper's): one `key=value` line per fact, `READY` when the parent
-// may start sending, `FAIL ...` for a check the helper made itself, exit status 0 when the scenario ran to its
-// end.
-
-func say(_ line: String) {
-    print(line)
-    fflush(nil)
-}
-
-func fail(_ why: String) -> Never {
-    say("FAIL \(why)")
-    exit(1)
-}
+// Output protocol (the same as SignalCoreTestHelper's; `say`, `fail` and `HelperThread` come from
+// ChildProcessTesting): one `key=value` line per fact, `READY` when the parent may start sending, `FAIL ...` for a
+// check the helper made itself, exit status 0 when the scenario ran to its end.
 
 @discardableResult
 func must<T>(_ what: String, _ body: () throws -> T) -> T {
@@ -54,32 +44,6 @@ func runAsync(timeout: Duration = .seconds(60), _ body: @escaping @Sendable () a
     }
     let seconds = Int(timeout.components.seconds)
     if done.wait(timeout: .now() + .seconds(seconds)) == .timedOut { fail("async part timed out") }
-}
-
-/// A plain pthread running `body`; returns once the thread runs and knows its kernel thread id.
-final class HelperThread: @unchecked Sendable {
-    // @unchecked: `tid` is written once by the new thread before `started` is signalled, then only read.
-    private var thread = pthread_t()
-    private let started = DispatchSemaphore(value: 0)
-    let finish = DispatchSemaphore(value: 0)
-    private(set) var tid: pid_t = 0
-    private let body: @Sendable (HelperThread) -> Void
-
-    init(_ body: @escaping @Sendable (HelperThread) -> Void) {
-        self.body = body
-        let box = Unmanaged.passRetained(self).toOpaque()
-        let err = pthread_create(&thread, nil, { raw in
-            let me = Unmanaged<HelperThread>.fromOpaque(raw!).takeRetainedValue()
-            me.tid = csignal_gettid()
-            me.started.signal()
-            me.body(me)
-            return nil
-        }, box)
-        if err != 0 { fail("pthread_create: \(err)") }
-        if started.wait(timeout: .now() + 10) == .timedOut { fail("thread did not start") }
-    }
-
-    func join() { pthread_join(thread, nil) }
 }
 
 /// Whether the engine watches every signal of `signals` now.

@@ -1,4 +1,5 @@
 #if ServiceLifecycleIntegration && TelemetryIntegration
+import ChildProcessTesting
 import Dispatch
 import InMemoryLogging
 import Logging

@@ -2,6 +2,8 @@
 // SignalCoreIntegrationTests (signal state is process-global).
 // Usage: SignalCoreIntegrationHelper <scenario> [arguments]
 #if ServiceLifecycleIntegration && TelemetryIntegration
+import ChildProcessTesting
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 // A program started with swift-subprocess by a process that runs the engine starts with an empty mask and
 // default dispositions, so SIGTERM ends it. (swift-subprocess resets both in the child itself.)
 import CSignalVerifySupport
+import ChildProcessTesting
 import Foundation
 import SignalCore
 import Subprocess
@@ -8,16 +9,6 @@ import Subprocess
 #if canImport(Glibc)
 import Glibc
 #endif
-
-func say(_ line: String) {
-    print(line)
-    fflush(nil)
-}
-
-func fail(_ why: String) -> Never {
-    say("FAIL \(why)")
-    exit(1)
-}
 
 let watched: SignalSet = [.sigterm, .sigint, .sighup, .sigusr1, .sigusr2, .realtime(0)]
 let watchedMask = watched.reduce(UInt64(0)) { $0 | (1 << UInt64($1.rawValue - 1)) }

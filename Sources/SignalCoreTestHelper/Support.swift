@@ -1,4 +1,4 @@
-import CSignalShim
+import ChildProcessTesting
 import Dispatch
 import SignalCore
 
@@ -6,21 +6,9 @@ import SignalCore
 import Glibc
 #endif
 
-/// Output protocol: one `key=value` line per fact; `READY` when the parent may start sending; a line that
-/// starts with `FAIL` for a check the helper made itself. Exit status 0 when the scenario ran to its end.
-func say(_ line: String) {
-    print(line)
-    fflush(nil)
-}
-
-func fail(_ why: String) -> Never {
-    say("FAIL \(why)")
-    exit(1)
-}
-
-func check(_ condition: Bool, _ what: String) {
-    if condition { say("PASS \(what)") } else { say("FAIL \(what)") }
-}
+// Output protocol (`say`, `fail`, `check`, `HelperThread` come from ChildProcessTesting, which the tests read it with): one
+// `key=value` line per fact; `READY` when the parent may start sending; a line that starts with `FAIL` for a check
+// the helper made itself. Exit status 0 when the scenario ran to its end.
 
 @discardableResult
 func must<T>(_ body: () throws -> T, _ what: String = #function) -> T {
@@ -36,31 +24,6 @@ func waitUntil(_ what: String, timeout: Duration = .seconds(10), _ condition: ()
         var ts = timespec(tv_sec: 0, tv_nsec: 200_000)
         nanosleep(&ts, nil)
     }
-}
-
-/// A plain pthread running `body`; returns once the thread exists.
-final class HelperThread: @unchecked Sendable {
-    var thread = pthread_t()
-    let started = DispatchSemaphore(value: 0)
-    let finish = DispatchSemaphore(value: 0)
-    private(set) var tid: pid_t = 0
-    let body: @Sendable (HelperThread) -> Void
-
-    init(_ body: @escaping @Sendable (HelperThread) -> Void) {
-        self.body = body
-        let box = Unmanaged.passRetained(self).toOpaque()
-        let err = pthread_create(&thread, nil, { raw in
-            let me = Unmanaged<HelperThread>.fromOpaque(raw!).takeRetainedValue()
-            me.tid = csignal_gettid()
-            me.started.signal()
-            me.body(me)
-            return nil
-        }, box)
-        if err != 0 { fail("pthread_create: \(err)") }
-        if started.wait(timeout: .now() + 10) == .timedOut { fail("thread did not start") }
-    }
-
-    func join() { pthread_join(thread, nil) }
 }
 
 /// Runs async code from the synchronous main thread, with a timeout.

@@ -1,6 +1,7 @@
 // Scenarios that change process-wide signal state, each run in its own process by the tests.
 // Usage: SignalCoreTestHelper <scenario> [arguments]
 import CSignalShim
+import ChildProcessTesting
 import Dispatch
 import SignalCore
 import Synchronization

@@ -1,5 +1,6 @@
 import CSignalShim
 import CSignalVerifySupport
+import ChildProcessTesting
 import Dispatch
 import SignalCore
 import Synchronization

@@ -1,5 +1,6 @@
 import CSignalShim
 import CSignalVerifySupport
+import ChildProcessTesting
 import Dispatch
 import SignalCore
 
@@ -7,21 +8,9 @@ import SignalCore
 import Glibc
 #endif
 
-/// Output protocol (shared with SignalCoreTestHelper): one `key=value` fact per word, `READY` when the parent
-/// may act, a line starting with `FAIL` for a check the helper made itself, `PASS` for one that held.
-func say(_ line: String) {
-    print(line)
-    fflush(nil)
-}
-
-func fail(_ why: String) -> Never {
-    say("FAIL \(why)")
-    exit(1)
-}
-
-func check(_ condition: Bool, _ what: String) {
-    say(condition ? "PASS \(what)" : "FAIL \(what)")
-}
+// Output protocol (shared with SignalCoreTestHelper; `say`, `fail` and `check` come from ChildProcessTesting): one
+// `key=value` fact per word, `READY` when the parent may act, a line starting with `FAIL` for a check the helper
+// made itself, `PASS` for one that held.
 
 @discardableResult
 func must<T>(_ body: () throws -> T, _ what: String = #function) -> T {

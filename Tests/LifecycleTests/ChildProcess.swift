@@ -1,78 +1,21 @@
+import ChildProcessTesting
 import Foundation
-import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A child process with its standard output and standard error read separately, line by line.
-///
-/// Adapted from SignalCoreTests' HelperProcess: the child starts with an empty signal mask and default
-/// dispositions whatever this test process has, every wait has a deadline, and the deinit kills and reaps a
-/// child the test did not finish.
-final class ChildProcess {
-    enum Exit: Equatable, CustomStringConvertible {
-        case exited(CInt)
-        case signalled(CInt)
-        var description: String {
-            switch self {
-            case .exited(let code): return "exit \(code)"
-            case .signalled(let signal): return "killed by signal \(signal)"
-            }
-        }
-    }
-
-    enum Stream { case stdout, stderr }
-
-    let pid: pid_t
-    private var fds: [CInt]
-    private var pending: [Data] = [Data(), Data()]
-    private(set) var stdoutLines: [String] = []
-    private(set) var stderrLines: [String] = []
-    private var reaped: Exit?
-
-    /// A sibling executable of the test bundle (built products share one directory).
-    static func builtProduct(_ name: String) -> String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(name).path
-    }
+/// A child process with its standard output and standard error read separately, line by line. The spawning
+/// (empty signal mask, default dispositions), the bounded reads and the kill-and-reap of a child the test did not
+/// finish are ChildProcessTesting's; this adds the programs, the timeouts and `kill` as an operator types it.
+final class ChildProcess: SpawnedProcess {
+    typealias Exit = ProcessExit
 
     static var worker: String { builtProduct("signal-worker") }
     static var helper: String { builtProduct("LifecycleTestHelper") }
 
-    init(_ executable: String, _ arguments: [String]) throws {
-        var out: [CInt] = [0, 0], err: [CInt] = [0, 0]
-        guard pipe(&out) == 0, pipe(&err) == 0 else { throw POSIXError(.init(rawValue: errno)!) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, err[1], 2)
-        for fd in [out[0], out[1], err[0], err[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var child: pid_t = 0
-        let spawnError = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
-        posix_spawn_file_actions_destroy(&actions)
-        posix_spawnattr_destroy(&attributes)
-        close(out[1])
-        close(err[1])
-        guard spawnError == 0 else {
-            close(out[0])
-            close(err[0])
-            throw POSIXError(.init(rawValue: spawnError)!)
-        }
-        pid = child
-        fds = [out[0], err[0]]
+    convenience init(_ executable: String, _ arguments: [String]) throws {
+        try self.init(executable: executable, arguments: arguments, standardError: .separate)
     }
 
     /// Runs `command` with /bin/sh -c.
@@ -80,81 +23,21 @@ final class ChildProcess {
         try ChildProcess("/bin/sh", ["-c", command])
     }
 
-    deinit {
-        if reaped == nil {
-            kill(pid, SIGKILL)
-            var status: CInt = 0
-            waitpid(pid, &status, 0)
-        }
-        for fd in fds where fd >= 0 { close(fd) }
-    }
-
-    func lines(_ stream: Stream) -> [String] { stream == .stdout ? stdoutLines : stderrLines }
+    var stdoutLines: [String] { lines }
+    var stderrLines: [String] { errorLines }
 
     /// Reads until a line of `stream` containing `text` arrives (searching from line `from`); fails after
     /// `timeout`. Returns the line and its index.
     @discardableResult
     func waitForLine(containing text: String, in stream: Stream = .stderr, from: Int = 0,
                      timeout: Duration = .seconds(60)) throws -> (line: String, index: Int) {
-        let deadline = ContinuousClock.now + timeout
-        var scanned = from
-        while true {
-            let current = lines(stream)
-            if scanned < current.count, let i = current[scanned...].firstIndex(where: { $0.contains(text) }) {
-                return (current[i], i)
-            }
-            scanned = max(scanned, current.count)
-            guard try readMore(until: deadline) else {
-                throw ChildError.missingLine(text, stdout: stdoutLines, stderr: stderrLines)
-            }
+        try awaitLine(in: stream, from: from, timeout: timeout, what: "containing \(text)") {
+            $0.contains(text)
         }
     }
 
     /// Reads all output and waits for the process to end; kills it and fails after `timeout`.
-    func finish(timeout: Duration = .seconds(90)) throws -> Exit {
-        let deadline = ContinuousClock.now + timeout
-        while try readMore(until: deadline) {}
-        if ContinuousClock.now >= deadline {
-            kill(pid, SIGKILL)
-            throw ChildError.timedOut(stdout: stdoutLines, stderr: stderrLines)
-        }
-        var status: CInt = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exit: Exit = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)
-        reaped = exit
-        return exit
-    }
-
-    /// Returns false once both streams ended, or at the deadline.
-    private func readMore(until deadline: ContinuousClock.Instant) throws -> Bool {
-        while true {
-            let open = (0..<2).filter { fds[$0] >= 0 }
-            if open.isEmpty { return false }
-            let left = deadline - ContinuousClock.now
-            if left <= .zero { return false }
-            var polled = open.map { pollfd(fd: fds[$0], events: Int16(POLLIN), revents: 0) }
-            let ms = CInt(min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
-            let ready = poll(&polled, nfds_t(polled.count), ms)
-            if ready < 0 { if errno == EINTR { continue }; throw POSIXError(.init(rawValue: errno)!) }
-            if ready == 0 { continue }
-            for (slot, index) in open.enumerated() where polled[slot].revents != 0 {
-                var buffer = [UInt8](repeating: 0, count: 65536)
-                let n = read(fds[index], &buffer, buffer.count)
-                if n <= 0 {
-                    close(fds[index])
-                    fds[index] = -1
-                    continue
-                }
-                pending[index].append(contentsOf: buffer[0..<n])
-                while let newline = pending[index].firstIndex(of: 10) {
-                    let line = String(decoding: pending[index][pending[index].startIndex..<newline], as: UTF8.self)
-                    if index == 0 { stdoutLines.append(line) } else { stderrLines.append(line) }
-                    pending[index].removeSubrange(pending[index].startIndex...newline)
-                }
-            }
-            return true
-        }
-    }
+    func finish(timeout: Duration = .seconds(90)) throws -> Exit { try finish(within: timeout) }
 
     /// Sends `signal` with the `kill` command, as an operator would.
     func killCommand(_ signal: String) throws {
@@ -164,30 +47,13 @@ final class ChildProcess {
     }
 
     /// `key=value` pairs from the stderr lines that have them (later lines win).
-    func values(in stream: Stream = .stderr) -> [String: String] {
-        var result: [String: String] = [:]
-        for line in lines(stream) {
-            for word in line.split(separator: " ") {
-                let parts = word.split(separator: "=", maxSplits: 1)
-                if parts.count == 2 { result[String(parts[0])] = String(parts[1]) }
-            }
-        }
-        return result
-    }
-
-    var failures: [String] { stdoutLines.filter { $0.hasPrefix("FAIL") } }
+    func values() -> [String: String] { values(in: .stderr) }
 }
 
 enum ChildError: Error, CustomStringConvertible {
-    case missingLine(String, stdout: [String], stderr: [String])
-    case timedOut(stdout: [String], stderr: [String])
     case commandFailed(String, String)
     var description: String {
         switch self {
-        case .missingLine(let text, let out, let err):
-            return "no line containing \(text); stdout:\n" + out.joined(separator: "\n") + "\nstderr:\n" + err.joined(separator: "\n")
-        case .timedOut(let out, let err):
-            return "child timed out; stdout:\n" + out.joined(separator: "\n") + "\nstderr:\n" + err.joined(separator: "\n")
         case .commandFailed(let command, let exit): return "\(command): \(exit)"
         }
     }

@@ -1,3 +1,4 @@
+import ChildProcessTesting
 @testable import SignalCore
 import Testing
 

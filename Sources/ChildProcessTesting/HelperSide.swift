@@ -1,0 +1,56 @@
+import CSignalShim
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The helper executables' end of the output protocol that SpawnedProcess reads: one `key=value` line per fact,
+// `READY` when the parent may start sending, `FAIL …` for a check the helper made itself, exit status 0 when the
+// scenario ran to its end.
+
+/// Writes one line of output and flushes it at once, so that the parent sees it before anything that follows.
+public func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
+/// Reports a failed check as `FAIL <why>` and ends the helper with exit status 1.
+public func fail(_ why: String) -> Never {
+    say("FAIL \(why)")
+    exit(1)
+}
+
+/// Reports a check the helper made itself: `PASS <what>` when `condition` holds, `FAIL <what>` otherwise.
+public func check(_ condition: Bool, _ what: String) {
+    say(condition ? "PASS \(what)" : "FAIL \(what)")
+}
+
+/// A plain pthread running `body`; the initializer returns once the thread runs and knows its kernel thread id.
+public final class HelperThread: @unchecked Sendable {
+    // @unchecked: `tid` is written once by the new thread before `started` is signalled, then only read.
+    private var thread = pthread_t()
+    private let started = DispatchSemaphore(value: 0)
+    /// For the body to wait on until the scenario lets it end.
+    public let finish = DispatchSemaphore(value: 0)
+    /// The thread's kernel id (gettid).
+    public private(set) var tid: pid_t = 0
+    private let body: @Sendable (HelperThread) -> Void
+
+    public init(_ body: @escaping @Sendable (HelperThread) -> Void) {
+        self.body = body
+        let box = Unmanaged.passRetained(self).toOpaque()
+        let err = pthread_create(&thread, nil, { raw in
+            let me = Unmanaged<HelperThread>.fromOpaque(raw!).takeRetainedValue()
+            me.tid = csignal_gettid()
+            me.started.signal()
+            me.body(me)
+            return nil
+        }, box)
+        if err != 0 { fail("pthread_create: \(err)") }
+        if started.wait(timeout: .now() + 10) == .timedOut { fail("thread did not start") }
+    }
+
+    /// Waits for the thread to end (`pthread_join`).
+    public func join() { pthread_join(thread, nil) }
+}

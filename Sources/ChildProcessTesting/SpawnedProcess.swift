@@ -47,12 +47,18 @@ open class SpawnedProcess {
 
     /// Starts `executable` (a path) with `arguments`.
     public init(executable: String, arguments: [String], standardError: StandardError = .inherited) throws {
-        // Plain pipe(2), as every copy this replaced had: the ends are not close-on-exec, so a child spawned at
-        // the same time by a parallel test inherits them (and holds that test's EOF until it ends).
+        // Close-on-exec pipes: a child that a parallel test spawns later must not inherit our ends (it would
+        // hold our end-of-output until it exits). dup2 in the child clears the flag on fd 1 and 2. (Glibc's Swift
+        // module has no pipe2; the window between pipe and fcntl is a few instructions.)
+        func closeOnExecPipe(_ fds: inout [CInt]) -> Bool {
+            guard pipe(&fds) == 0 else { return false }
+            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            return true
+        }
         var out: [CInt] = [-1, -1]
         var err: [CInt] = [-1, -1]
-        guard pipe(&out) == 0 else { throw ChildProcessError.system(call: "pipe", errno: errno) }
-        if standardError == .separate, pipe(&err) != 0 {
+        guard closeOnExecPipe(&out) else { throw ChildProcessError.system(call: "pipe", errno: errno) }
+        if standardError == .separate, !closeOnExecPipe(&err) {
             let code = errno
             close(out[0])
             close(out[1])

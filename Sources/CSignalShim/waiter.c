@@ -36,16 +36,21 @@ static _Atomic uint32_t applied_generation = 0;
 static _Atomic uint32_t waiter_started = 0;
 static _Atomic uint32_t waiter_exited = 0;
 
-// ┌ THE WAIT ROLE ─────────────────────────────────────────────────────────────────────────────────────────────┐
-// │ Exactly one thread at a time sleeps in sigwaitinfo for the watched set: normally the wait thread. A thread  │
-// │ that blocks in SignalSubscription.next(timeout:) may borrow the role, so that the kernel wakes *it* — one   │
-// │ wake-up from send to caller instead of two (wait thread, then the caller). The wait thread parks on a futex │
-// │ meanwhile. Setup (watch, unwatch, stop) always takes the role back first, so the wait set and the wait      │
-// │ thread's acknowledgements keep one owner.                                                                  │
-// │   WAITER ──borrow_begin (CAS)──▶ REQUESTED ──wait thread parks──▶ LENT ──borrow_end──▶ WAITER              │
-// │ Orderings: role and borrower_tid are seq_cst, so that a handler that pokes "the role holder" after its       │
-// │ poke_pending exchange reads the role no earlier than the holder that cleared poke_pending (see poke_role).  │
-// └────────────────────────────────────────────────────────────────────────────────────────────────────────────┘
+// THE WAIT ROLE
+// Exactly one thread at a time sleeps in sigwaitinfo for the watched set: normally the wait thread. A thread
+// that blocks in SignalSubscription.next(timeout:) may borrow the role, so that the kernel wakes *it*: one
+// wake-up from send to caller instead of two (wait thread, then the caller). Meanwhile the wait thread waits for
+// the internal signal only. After handing over an event the borrower keeps the role for a lease (LAZY); the
+// lease timer, or a poke, lets the wait thread take it back. Setup (watch, unwatch, stop) always takes the role
+// back first, so the wait set and the wait thread's acknowledgements keep one owner.
+//
+//   WAITER --borrow_begin (CAS)--> REQUESTED --wait thread lends--> LENT --borrow_end--> WAITER
+//                                                                   LENT --borrow_end_lazily--> LAZY
+//   LAZY --same borrower is back (CAS)--> LENT        LAZY --lease timer, poke or setup (CAS)--> WAITER
+//
+// Orderings: role, borrower_tid and lazy_owner are seq_cst, so that a handler that pokes "the role holder"
+// after its poke_pending exchange reads the role no earlier than the holder that cleared poke_pending (see
+// poke_role), and so that a lease is never re-entered after the wait thread took it back.
 enum { ROLE_WAITER = 0, ROLE_REQUESTED = 1, ROLE_LENT = 2, ROLE_LAZY = 3 };
 static _Atomic uint32_t role = ROLE_WAITER;
 // LAZY: the borrower returned an event and may be back for the next one within the lease. It keeps the role

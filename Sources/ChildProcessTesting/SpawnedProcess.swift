@@ -33,6 +33,9 @@ open class SpawnedProcess {
     public private(set) var lines: [String] = []
     /// Lines of standard error under ``StandardError/separate``.
     public private(set) var errorLines: [String] = []
+    /// Held from spawn until the child is reaped.
+    private var queueLock: SignalQueueLock?
+
     /// How the child ended, once ``finish(within:)`` reaped it.
     public private(set) var reapedExit: ProcessExit?
 
@@ -45,8 +48,11 @@ open class SpawnedProcess {
         return String(me[...slash]) + name
     }
 
-    /// Starts `executable` (a path) with `arguments`.
-    public init(executable: String, arguments: [String], standardError: StandardError = .inherited) throws {
+    /// Starts `executable` (a path) with `arguments`, holding the signal-queue lock (see ``SignalQueueAccess``)
+    /// until the child is reaped.
+    public init(executable: String, arguments: [String], standardError: StandardError = .inherited,
+                signalQueue: SignalQueueAccess = .shared) throws {
+        queueLock = try SignalQueueLock(signalQueue)
         // Close-on-exec pipes: a child that a parallel test spawns later must not inherit our ends (it would
         // hold our end-of-output until it exits). dup2 in the child clears the flag on fd 1 and 2. (Glibc's Swift
         // module has no pipe2; the window between pipe and fcntl is a few instructions.)
@@ -140,6 +146,7 @@ open class SpawnedProcess {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let ended = ProcessExit(waitStatus: status)
         reapedExit = ended
+        queueLock = nil
         return ended
     }
 

@@ -12,8 +12,9 @@ final class Scenario: SpawnedProcess {
 
     /// Starts `executable` with `arguments`; stdout (and stderr) come to us through a pipe. The child starts with
     /// an empty mask and default dispositions whatever this process has (it spawns with both reset).
-    convenience init(_ executable: String, _ arguments: [String]) throws {
-        try self.init(executable: Scenario.path(of: executable), arguments: arguments, standardError: .mergedWithOutput)
+    convenience init(_ executable: String, _ arguments: [String], signalQueue: SignalQueueAccess = .shared) throws {
+        try self.init(executable: Scenario.path(of: executable), arguments: arguments, standardError: .mergedWithOutput,
+                      signalQueue: signalQueue)
     }
 
     /// Reads until a line starts with `prefix`; throws after `timeout`.
@@ -32,8 +33,8 @@ final class Scenario: SpawnedProcess {
 
     /// Runs a scenario that needs nothing from the parent.
     static func run(_ executable: String = "SignalCoreVerifyHelper", _ arguments: [String],
-                    timeout: Duration = .seconds(120)) throws -> (Scenario, Exit) {
-        let scenario = try Scenario(executable, arguments)
+                    timeout: Duration = .seconds(120), signalQueue: SignalQueueAccess = .shared) throws -> (Scenario, Exit) {
+        let scenario = try Scenario(executable, arguments, signalQueue: signalQueue)
         let exit = try scenario.finish(timeout: timeout)
         return (scenario, exit)
     }

@@ -18,9 +18,10 @@ import Glibc
 
     /// Runs the stress tool built beside this test bundle; kills it after `timeout` seconds (ChildProcessTesting
     /// spawns it with an empty signal mask and default dispositions and reads its output).
-    func stress(_ arguments: [String], timeout: Double = 120) throws -> Outcome {
+    func stress(_ arguments: [String], timeout: Double = 120, signalQueue: SignalQueueAccess = .shared) throws -> Outcome {
         let tool = SpawnedProcess.builtProduct("signalcore-stress")
-        let run = try SpawnedProcess(executable: tool, arguments: arguments + ["--timeout", "\(Int(timeout - 10))"])
+        let run = try SpawnedProcess(executable: tool, arguments: arguments + ["--timeout", "\(Int(timeout - 10))"],
+                                     signalQueue: signalQueue)
         let exit = try run.finish(within: .seconds(timeout))
         let text = run.lines.map { $0 + "\n" }.joined()
         var json: [String: String] = [:]
@@ -54,7 +55,7 @@ import Glibc
         // A small kernel queue for the target (set after SignalCore started): the senders meet EAGAIN and retry.
         // Not smaller: the kernel counts the pending signals of the whole user, other test processes included.
         let run = try stress(["--count", "20000", "--senders", "3", "--window", "0", "--sigpending-limit", "1000", "--churn", "0",
-                              "--json"], timeout: 35)
+                              "--json"], timeout: 90, signalQueue: .exclusive)
         // This run found the borrow stall fixed in main 825487f (a borrower kept re-poking for 5 s while it was
         // the only thread that could drain a full queue): before the fix it met its timeout.
         #expect(run.status == 0, "\(run.output)")

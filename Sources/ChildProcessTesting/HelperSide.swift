@@ -54,3 +54,24 @@ public final class HelperThread: @unchecked Sendable {
     /// Waits for the thread to end (`pthread_join`).
     public func join() { pthread_join(thread, nil) }
 }
+
+/// A plain pthread running `body` until it returns; ``join()`` waits for it. (``HelperThread`` also reports the
+/// thread's kernel id and waits for it to start.)
+public final class PlainThread: @unchecked Sendable {
+    // @unchecked: `thread` is written once by pthread_create before anyone can call join.
+    private var thread = pthread_t()
+    private let body: @Sendable () -> Void
+
+    public init(_ body: @escaping @Sendable () -> Void) {
+        self.body = body
+        let box = Unmanaged.passRetained(self).toOpaque()
+        let err = pthread_create(&thread, nil, { raw in
+            Unmanaged<PlainThread>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, box)
+        if err != 0 { fail("pthread_create: \(err)") }
+    }
+
+    public func join() { pthread_join(thread, nil) }
+}
+

@@ -29,21 +29,6 @@ func currentSyscall(_ tid: pid_t) -> String {
     return String(decoding: buffer[0..<n], as: UTF8.self).split(separator: " ").first.map(String.init) ?? "unknown"
 }
 
-/// A plain pthread.
-final class Worker: @unchecked Sendable {
-    private var thread = pthread_t()
-    private let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) {
-        self.body = body
-        let box = Unmanaged.passRetained(self).toOpaque()
-        let err = pthread_create(&thread, nil, { raw in
-            Unmanaged<Worker>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box)
-        if err != 0 { fail("pthread_create: \(err)") }
-    }
-    func join() { pthread_join(thread, nil) }
-}
 
 @main
 struct AsyncMainHelper {
@@ -62,7 +47,7 @@ struct AsyncMainHelper {
         // queues to the process while start goes on spreading the mask, and after.
         let ownSent = Atomic<Int>(0)
         let sawHandlerBeforeRunning = Atomic<Bool>(false)
-        let sender = Worker {
+        let sender = PlainThread {
             let deadline = clock.now + .seconds(20)
             while !csignal_is_engine_handler(rt.rawValue) {
                 if clock.now > deadline { return }

@@ -9,22 +9,6 @@ import Synchronization
 import Glibc
 #endif
 
-/// A plain pthread running `body` until it returns.
-final class Worker: @unchecked Sendable {
-    private var thread = pthread_t()
-    private let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) {
-        self.body = body
-        let box = Unmanaged.passRetained(self).toOpaque()
-        let err = pthread_create(&thread, nil, { raw in
-            let me = Unmanaged<Worker>.fromOpaque(raw!).takeRetainedValue()
-            me.body()
-            return nil
-        }, box)
-        if err != 0 { fail("pthread_create: \(err)") }
-    }
-    func join() { pthread_join(thread, nil) }
-}
 
 /// Threads created by C code while start spreads the mask end up blocked.
 func scenarioThreadStorm(maxThreads: Int) {
@@ -115,7 +99,7 @@ func scenarioWatchChurn(iterations: Int, pauseMicroseconds: Int) {
     // that has the signals unblocked (the main thread after each unwatch) can spend most of its time in
     // handlers and reach its own deadline check late.
     let deadline = started + (pauseMicroseconds > 0 ? .seconds(240) : .seconds(20))
-    let raiser = Worker {
+    let raiser = PlainThread {
         var i: CInt = 0
         while !stop.load(ordering: .relaxed) && clock.now < deadline {
             if kill(me, SIGUSR2) == 0 { sentStandard.add(1, ordering: .relaxed) }
@@ -197,7 +181,7 @@ func scenarioRingFull(processSignals: Int, threadSignals: Int) {
     let ready = DispatchSemaphore(value: 0)
     let finish = DispatchSemaphore(value: 0)
     let handlerTID = Atomic<pid_t>(0)
-    let receiver = Worker {
+    let receiver = PlainThread {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, rt.rawValue)
@@ -254,7 +238,7 @@ func scenarioQueueFull(limit: Int) {
     let ready = DispatchSemaphore(value: 0)
     let go = DispatchSemaphore(value: 0)
     let targetTID = Atomic<pid_t>(0)
-    let target = Worker {
+    let target = PlainThread {
         targetTID.store(csignal_gettid(), ordering: .releasing)
         ready.signal()
         _ = go.wait(timeout: .now() + 60)
@@ -291,7 +275,7 @@ func scenarioQueueFull(limit: Int) {
     check(queued > 0 && queued <= limit, "no more than RLIMIT_SIGPENDING were queued")
     // The engine's own wake-up is a real-time signal too, charged to the same full queue: watch must wait for
     // room rather than fail. A thread makes room after 100 ms (the target unblocks and takes its signals).
-    let freer = Worker {
+    let freer = PlainThread {
         var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
         nanosleep(&pause, nil)
         go.signal()
@@ -343,7 +327,7 @@ func scenarioSubscriberStress(count: Int) {
     let subscriptions = (0..<3).map { _ in engine.subscribe(to: [rt], bufferingLimit: count + 16) }
     let inOrder = Atomic<Int>(0)
     let consumers = subscriptions.map { subscription in
-        Worker {
+        PlainThread {
             var expected: CInt = 1
             while expected <= CInt(count) {
                 guard let event = subscription.next(timeout: .seconds(30)) else { return }
@@ -355,7 +339,7 @@ func scenarioSubscriberStress(count: Int) {
     }
     let stop = Atomic<Bool>(false)
     let churned = Atomic<Int>(0)
-    let churn = Worker {
+    let churn = PlainThread {
         while !stop.load(ordering: .relaxed) {
             let s = engine.subscribe(to: [rt], bufferingLimit: 8)
             _ = s.next(timeout: .milliseconds(1))
@@ -367,7 +351,7 @@ func scenarioSubscriberStress(count: Int) {
     // Made here, before the flood starts: a poller counts from the moment it is made, and the worker thread may
     // start late on a loaded machine.
     let startingPoller = engine.poller(for: rt)
-    let poller = Worker {
+    let poller = PlainThread {
         var p = startingPoller
         var total: UInt64 = 0
         let deadline = clock.now + .seconds(60)

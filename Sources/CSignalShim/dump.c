@@ -4,12 +4,13 @@
 // │ HOW A DUMP WORKS                                                                                           │
 // │                                                                                                            │
 // │ Only a thread can read its own registers, so the dumper (an ordinary thread, never a handler) asks each    │
-// │ thread in turn: it arms a preallocated slot with the thread's tid and a generation, then queues the        │
-// │ engine's internal signal (SIGRTMAX) to that thread with rt_tgsigqueueinfo, si_code SI_QUEUE and a tagged   │
-// │ value. csignal_internal_handler (handler.c) recognises the tag and calls csignal_dump_capture below,       │
-// │ which walks the frame-pointer chain of the interrupted context (RIP, RBP, RSP from the ucontext) into the  │
-// │ slot, publishes it and wakes the dumper with a raw futex system call. Symbolising (dladdr) happens later, │
-// │ in the dumper, outside handler context.                                                                    │
+// │ thread in turn: it arms a preallocated slot with the thread's tid and the dump's generation, then rings   │
+// │ that thread with the engine's doorbell (send.c). csignal_internal_handler (handler.c) calls               │
+// │ csignal_dump_maybe_capture below, which finds the slot armed for its own thread and walks the             │
+// │ frame-pointer chain of the interrupted context (PC, frame pointer and stack pointer from the ucontext)     │
+// │ into it, publishes it and wakes the dumper with a raw futex system call. Symbolising (dladdr) happens      │
+// │ later, in the dumper, outside handler context. A doorbell that arrives after the dump withdrew the slot   │
+// │ finds nothing armed and does nothing.                                                                      │
 // │                                                                                                            │
 // │ HANDLER CONTEXT (csignal_dump_capture and what it calls): no malloc, no locks, no stdio, no libc function  │
 // │ outside the POSIX async-signal-safe list. It uses: lock-free atomics, getpid, and the raw `syscall` for    │
@@ -20,10 +21,12 @@
 // │ above the previous one, 16-byte aligned, at most 1 MiB further, inside the stack mapping; each return     │
 // │ address must lie in an executable mapping.                                                                 │
 // │                                                                                                            │
-// │ LIMITS: code built without frame pointers (most of glibc) does not extend the chain; when RBP is not a    │
-// │ frame pointer on entry, the walk resynchronises by scanning up to 2048 words above RSP for the first      │
-// │ plausible frame record, and says so (CSIGNAL_DUMP_FLAG_RESYNCED). The direct caller of a frameless leaf  │
-// │ (a libc system-call wrapper) can be missing. Threads that block SIGRTMAX cannot be asked at all.           │
+// │ LIMITS: code built without frame pointers (most of glibc) does not extend the chain; when the frame       │
+// │ pointer is not one on entry, the walk resynchronises by scanning up to 2048 words above the stack pointer │
+// │ for the first plausible frame record, and says so (CSIGNAL_DUMP_FLAG_RESYNCED). The direct caller of a    │
+// │ frameless leaf (a libc system-call wrapper) can be missing. Threads that block the internal signal cannot │
+// │ be asked at all. x86_64 (RIP, RBP, RSP) and arm64 (pc, x29, sp; a frame record is [x29] = previous x29,   │
+// │ [x29+8] = x30) are walked; elsewhere only the PC is kept (CSIGNAL_DUMP_FLAG_UNSUPPORTED).                  │
 // └──────────────────────────────────────────────────────────────────────────────────────────────────────────┘
 #include "internal.h"
 
@@ -41,9 +44,32 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#if !defined(__x86_64__)
-#error "dump.c reads x86_64 registers from the ucontext (REG_RIP, REG_RBP, REG_RSP)"
+/// The interrupted context's program counter, frame pointer and stack pointer. ASYNC-SIGNAL-SAFE.
+static bool context_registers(const ucontext_t *uc, uint64_t *pc, uint64_t *fp, uint64_t *sp) {
+#if defined(__x86_64__)
+    *pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+    *fp = (uint64_t)uc->uc_mcontext.gregs[REG_RBP];
+    *sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
+    return true;
+#elif defined(__aarch64__)
+    *pc = uc->uc_mcontext.pc;
+    *fp = uc->uc_mcontext.regs[29];
+    *sp = uc->uc_mcontext.sp;
+    return true;
+#else
+    (void)uc;
+    *pc = *fp = *sp = 0;
+    return false;
 #endif
+}
+
+bool csignal_dump_supported(void) {
+#if defined(__x86_64__) || defined(__aarch64__)
+    return true;
+#else
+    return false;
+#endif
+}
 
 enum {
     MAX_MAPPINGS = 8192,
@@ -75,6 +101,7 @@ static dump_mapping mappings[MAX_MAPPINGS];
 static _Atomic uint32_t mapping_count = 0;
 static _Atomic uint32_t captured_count = 0;   // futex word: slots published in this dump
 static _Atomic uint32_t current_generation = 0;
+static _Atomic int dump_active = 0;           // between begin and end: handlers look for a slot
 static _Atomic int captures_running = 0;      // handlers inside csignal_dump_capture right now
 static _Atomic int use_vm_readv = 0;
 static _Atomic pid_t dump_pid = 0;            // getpid() of the dumping process, for process_vm_readv
@@ -193,36 +220,35 @@ static void walk(csignal_dump_stack *out, uint64_t pc, uint64_t fp, uint64_t sp)
 
 // --- handler side --------------------------------------------------------------------------------------------
 
-/// ASYNC-SIGNAL-SAFE.
-bool csignal_dump_is_request(int value) {
-    return ((uint32_t)value & 0xff000000u) == CSIGNAL_DUMP_TAG;
-}
-
-/// Captures the interrupted thread's stack for the request `value`. Called by csignal_internal_handler, whose
-/// errno guard covers the system calls here. ASYNC-SIGNAL-SAFE.
-void csignal_dump_capture(int value, void *ucontext) {
-    uint32_t index = (uint32_t)value & 0xffffu;
-    uint32_t generation = ((uint32_t)value >> 16) & 0xffu;
-    if (index >= CSIGNAL_DUMP_MAX_THREADS || ucontext == NULL) return;
-    dump_slot *slot = &slots[index];
-
+/// Captures the interrupted thread's stack if a dump armed a slot for it. Called by csignal_internal_handler,
+/// whose errno guard covers the system calls here. ASYNC-SIGNAL-SAFE: a bounded scan of the slots.
+void csignal_dump_maybe_capture(void *ucontext, pid_t self) {
+    if (ucontext == NULL || !atomic_load_explicit(&dump_active, memory_order_acquire)) return;
     // Counted before the checks, so that the dumper never rewrites the mapping table under a capture.
     atomic_fetch_add_explicit(&captures_running, 1, memory_order_acq_rel);
-    pid_t self = (pid_t)syscall(SYS_gettid);
-    int32_t expected = CSIGNAL_DUMP_REQUESTED;
-    // A stale request (an earlier dump that gave up, or a slot now armed for another thread) is ignored.
-    if (atomic_load_explicit(&slot->tid, memory_order_acquire) == self &&
-        (atomic_load_explicit(&slot->generation, memory_order_acquire) & 0xffu) == generation &&
-        atomic_compare_exchange_strong_explicit(&slot->state, &expected, CSIGNAL_DUMP_CAPTURING,
-                                                memory_order_acq_rel, memory_order_acquire)) {
-        const ucontext_t *uc = (const ucontext_t *)ucontext;
-        walk(&slot->stack, (uint64_t)uc->uc_mcontext.gregs[REG_RIP], (uint64_t)uc->uc_mcontext.gregs[REG_RBP],
-             (uint64_t)uc->uc_mcontext.gregs[REG_RSP]);
+    uint32_t generation = atomic_load_explicit(&current_generation, memory_order_acquire);
+    for (uint32_t index = 0; index < CSIGNAL_DUMP_MAX_THREADS; index++) {
+        dump_slot *slot = &slots[index];
+        if (atomic_load_explicit(&slot->tid, memory_order_acquire) != self) continue;
+        if (atomic_load_explicit(&slot->generation, memory_order_acquire) != generation) continue;
+        int32_t expected = CSIGNAL_DUMP_REQUESTED;
+        // A slot withdrawn by the dumper (it gave up waiting) is left alone.
+        if (!atomic_compare_exchange_strong_explicit(&slot->state, &expected, CSIGNAL_DUMP_CAPTURING,
+                                                     memory_order_acq_rel, memory_order_acquire)) {
+            continue;
+        }
+        uint64_t pc, fp, sp;
+        if (context_registers((const ucontext_t *)ucontext, &pc, &fp, &sp)) {
+            walk(&slot->stack, pc, fp, sp);
+        } else {
+            slot->stack.frame_count = 0;
+            slot->stack.flags = CSIGNAL_DUMP_FLAG_UNSUPPORTED;
+        }
         slot->stack.tid = self;
         // release: the frames written above are visible to the dumper that sees CAPTURED (acquire).
         atomic_store_explicit(&slot->state, CSIGNAL_DUMP_CAPTURED, memory_order_release);
         atomic_fetch_add_explicit(&captured_count, 1, memory_order_release);
-        syscall(SYS_futex, (uint32_t *)&captured_count, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+        csignal_futex_wake(&captured_count);
     }
     atomic_fetch_sub_explicit(&captures_running, 1, memory_order_acq_rel);
 }
@@ -284,9 +310,9 @@ int csignal_dump_begin(void) {
         pthread_mutex_unlock(&dump_lock);
         return err;
     }
-    uint32_t generation = atomic_fetch_add_explicit(&current_generation, 1, memory_order_acq_rel) + 1;
-    (void)generation;
+    atomic_fetch_add_explicit(&current_generation, 1, memory_order_acq_rel);
     atomic_store_explicit(&captured_count, 0, memory_order_release);
+    atomic_store_explicit(&dump_active, 1, memory_order_release);
     return 0;
 }
 
@@ -295,26 +321,16 @@ int csignal_dump_request(uint32_t index, pid_t tid) {
     if (index >= CSIGNAL_DUMP_MAX_THREADS) return EINVAL;
     dump_slot *slot = &slots[index];
     if (atomic_load_explicit(&slot->state, memory_order_acquire) == CSIGNAL_DUMP_CAPTURING) return EBUSY;
-    uint32_t generation = atomic_load_explicit(&current_generation, memory_order_acquire) & 0xffu;
+    uint32_t generation = atomic_load_explicit(&current_generation, memory_order_acquire);
     memset(&slot->stack, 0, sizeof slot->stack);
+    atomic_store_explicit(&slot->state, CSIGNAL_DUMP_EMPTY, memory_order_release);
     atomic_store_explicit(&slot->tid, tid, memory_order_relaxed);
     atomic_store_explicit(&slot->generation, generation, memory_order_relaxed);
     // release: the slot's tid and generation are visible before any handler can see REQUESTED.
     atomic_store_explicit(&slot->state, CSIGNAL_DUMP_REQUESTED, memory_order_release);
-
-    siginfo_t info;
-    memset(&info, 0, sizeof info);
-    info.si_signo = csignal_internal_signo();
-    info.si_code = SI_QUEUE;
-    info.si_pid = getpid();
-    info.si_uid = getuid();
-    info.si_value.sival_int = (int)(CSIGNAL_DUMP_TAG | (generation << 16) | index);
-    if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, info.si_signo, &info) != 0) {
-        int err = errno;
-        atomic_store_explicit(&slot->state, CSIGNAL_DUMP_EMPTY, memory_order_release);
-        return err;
-    }
-    return 0;
+    int err = csignal_doorbell(tid);
+    if (err != 0) atomic_store_explicit(&slot->state, CSIGNAL_DUMP_EMPTY, memory_order_release);
+    return err;
 }
 
 /// NOT SAFE: any thread. Keeps a frame of its own: __builtin_frame_address(0) makes the compiler set up RBP.
@@ -323,7 +339,8 @@ __attribute__((noinline)) int csignal_dump_capture_self(uint32_t index) {
     dump_slot *slot = &slots[index];
     uint64_t *frame = (uint64_t *)__builtin_frame_address(0);
     atomic_store_explicit(&slot->tid, (pid_t)syscall(SYS_gettid), memory_order_relaxed);
-    // frame[0] is the caller's frame pointer, frame[1] our return address into the caller.
+    // frame[0] is the caller's frame pointer, frame[1] our return address into the caller (the frame record
+    // has this layout on x86_64 and arm64 alike).
     walk(&slot->stack, frame[1], frame[0], (uint64_t)(uintptr_t)frame);
     slot->stack.tid = atomic_load_explicit(&slot->tid, memory_order_relaxed);
     atomic_store_explicit(&slot->state, CSIGNAL_DUMP_CAPTURED, memory_order_release);
@@ -366,7 +383,10 @@ int32_t csignal_dump_state(uint32_t index) {
 }
 
 /// NOT SAFE: any thread (see CSignalShim.h).
-void csignal_dump_end(void) { pthread_mutex_unlock(&dump_lock); }
+void csignal_dump_end(void) {
+    atomic_store_explicit(&dump_active, 0, memory_order_release);
+    pthread_mutex_unlock(&dump_lock);
+}
 
 /// NOT SAFE: any thread (see CSignalShim.h).
 bool csignal_dump_uses_vm_readv(void) { return atomic_load_explicit(&use_vm_readv, memory_order_relaxed) != 0; }

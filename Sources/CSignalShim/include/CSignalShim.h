@@ -6,7 +6,7 @@
 //
 // Each function says where it may run:
 //   ASYNC-SIGNAL-SAFE          may run in a signal handler (and anywhere else);
-//   NOT SAFE: setup only       start/stop/watch paths, called with the engine's setup lock held (Swift side);
+//   NOT SAFE: setup only       start/stop/watch/unwatch, serialised by the caller (the Swift engine's lock);
 //   NOT SAFE: any thread       ordinary thread context, never a handler.
 #ifndef CSIGNAL_SHIM_H
 #define CSIGNAL_SHIM_H
@@ -31,7 +31,7 @@ extern "C" {
 
 /// Which route recorded a delivery.
 enum {
-    CSIGNAL_ROUTE_WAITER = 0,   ///< dequeued by the wait thread's sigwaitinfo
+    CSIGNAL_ROUTE_WAITER = 0,   ///< dequeued with sigwaitinfo by the thread that holds the wait role
     CSIGNAL_ROUTE_HANDLER = 1,  ///< ran the fallback sigaction handler on some other thread
 };
 
@@ -46,7 +46,7 @@ typedef struct csignal_record {
     uint32_t uid;           ///< si_uid of the sender
     int32_t value_int;      ///< si_value.sival_int
     int32_t route;          ///< CSIGNAL_ROUTE_*
-    int32_t tid;            ///< thread that recorded it (the wait thread, or the interrupted thread)
+    int32_t tid;            ///< thread that recorded it (the role holder, or the interrupted thread)
     int32_t reserved;
 } csignal_record;
 
@@ -94,91 +94,149 @@ static inline csignal_counts csignal_get_counts(int signo) {
 /// SIGRTMIN and SIGRTMAX as the running glibc defines them (glibc keeps 32 and 33 for itself).
 int csignal_rtmin(void);
 int csignal_rtmax(void);
-/// The engine's own real-time signal (mask spreading and waking the wait thread): SIGRTMAX.
+/// The real-time signal the running engine chose for itself at start (SIGRTMAX unless that one was taken), or
+/// 0 when the engine never ran. ASYNC-SIGNAL-SAFE.
 int csignal_internal_signo(void);
+
+/// Why a signal cannot be watched (CSIGNAL_REFUSE_*), or 0 when it can.
+enum {
+    CSIGNAL_REFUSE_RANGE = 1,        ///< not in 1...SIGRTMAX
+    CSIGNAL_REFUSE_UNCATCHABLE = 2,  ///< SIGKILL, SIGSTOP
+    CSIGNAL_REFUSE_SYNCHRONOUS = 3,  ///< SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS
+    CSIGNAL_REFUSE_LIBC = 4,         ///< 32...SIGRTMIN-1, glibc's own
+    CSIGNAL_REFUSE_INTERNAL = 5,     ///< the engine's internal signal
+};
+/// CSIGNAL_REFUSE_* for `signo`, or 0. ASYNC-SIGNAL-SAFE.
+int csignal_watch_refusal(int signo);
+
+/// Signals that reach one thread by their nature (the kernel raises SIGPIPE and SIGXFSZ in the thread that
+/// wrote): the engine never blocks them; the fallback handler records them where they land. Bit n-1 = signal n.
+uint64_t csignal_thread_directed_class(void);
+
+// MARK: - Results of setup calls
+
+/// What went wrong in a setup call.
+enum {
+    CSIGNAL_OK = 0,
+    CSIGNAL_E_SYSTEM = 1,             ///< `call` failed with `err`
+    CSIGNAL_E_ALREADY_RUNNING = 2,
+    CSIGNAL_E_NOT_RUNNING = 3,
+    CSIGNAL_E_WAIT_THREAD_BUSY = 4,   ///< the wait thread (or a borrower) did not answer within the deadline
+    CSIGNAL_E_NO_INTERNAL_SIGNAL = 5, ///< every real-time signal is taken or refused by the system
+    CSIGNAL_E_INTERNAL_TAKEN = 6,     ///< someone replaced the handler of the internal signal `signo`
+    CSIGNAL_E_UNREACHABLE_THREAD = 7, ///< thread `tid` blocks the internal signal but not watched signal `signo`
+    CSIGNAL_E_THREAD_TIMEOUT = 8,     ///< thread `tid` did not apply a mask change within the deadline
+    CSIGNAL_E_INVALID = 9,            ///< bad argument (a configuration value, a signal that cannot be watched)
+    CSIGNAL_E_ON_WAIT_THREAD = 10,    ///< called from the thread that holds the wait role
+};
+
+typedef struct csignal_status {
+    int32_t code;       ///< CSIGNAL_OK or CSIGNAL_E_*
+    int32_t err;        ///< errno for CSIGNAL_E_SYSTEM
+    int32_t signo;      ///< the signal concerned, when there is one
+    int32_t tid;        ///< the thread concerned, when there is one
+    const char *call;   ///< the failing system call for CSIGNAL_E_SYSTEM (a static string)
+} csignal_status;
 
 // MARK: - Engine (NOT SAFE: setup only)
 
-/// Called on the wait thread (ordinary thread context, never a handler) after it recorded one or more
-/// deliveries, or after the handler route asked it to look. `context` is what csignal_engine_start got.
-typedef void (*csignal_notify_fn)(void *context);
+/// Called on the thread that holds the wait role (the wait thread, or a borrower), in ordinary thread context:
+/// move what the ring holds to the subscriptions.
+typedef void (*csignal_callback_fn)(void *context);
 
 typedef struct csignal_start_options {
+    uint64_t avoid;               ///< signals the internal signal must not be (those about to be watched)
     uint32_t ring_capacity;       ///< power of two, 2...CSIGNAL_RING_MAX_CAPACITY
-    uint32_t batch_limit;         ///< deliveries dequeued per wake-up before notifying (>= 1)
-    csignal_notify_fn notify;     ///< may be NULL: then nobody is told, records wait for csignal_ring_pop
-    void *notify_context;
+    uint32_t batch_limit;         ///< deliveries dequeued per wake-up before the pump runs (1...4096)
+    csignal_callback_fn pump;     ///< may be NULL: then records wait for csignal_ring_pop
+    csignal_callback_fn run_jobs; ///< called on the wait thread only, after csignal_waiter_wake_for_jobs
+    void *context;
 } csignal_start_options;
 
-/// Starts the engine: installs the internal signal's handler, creates the wait thread (named "signalcore").
-/// Watches nothing yet: follow with csignal_engine_watch. Returns 0, or an errno value with *failed_call set.
-int csignal_engine_start(const csignal_start_options *options, const char **failed_call);
+/// Starts the engine: chooses and installs the internal signal, creates the wait thread (named "signalcore")
+/// and its lease timer. Watches nothing yet: follow with csignal_engine_watch. On error nothing changed.
+void csignal_engine_start(const csignal_start_options *options, csignal_status *status);
 
 /// Adds signals (bit n-1 = signal n) to the watched set: installs the fallback handler (saving the previous
-/// disposition), blocks them in every thread, tells the wait thread. Returns 0 or an errno value.
-int csignal_engine_watch(uint64_t mask, const char **failed_call);
+/// disposition), tells the wait thread, blocks them in every thread (recording each thread's own previous
+/// state). On error everything is as before and a retry does the whole job.
+void csignal_engine_watch(uint64_t mask, csignal_status *status);
 
-/// Removes signals: restores each previous disposition, takes them out of the wait set, unblocks them in
-/// every thread (a delivery still pending then meets the restored disposition). Returns 0 or an errno value.
-int csignal_engine_unwatch(uint64_t mask, const char **failed_call);
+/// Removes signals: restores each thread's own previous mask for them (a delivery pending on a thread then
+/// runs the fallback handler and is recorded), takes them out of the wait set, restores each previous
+/// disposition (unless someone else replaced the engine's handler meanwhile). On error everything is as before.
+void csignal_engine_unwatch(uint64_t mask, csignal_status *status);
 
-/// Unwatches everything, stops and joins the wait thread, restores the internal signal's disposition.
-int csignal_engine_stop(const char **failed_call);
+/// Unwatches everything, stops and joins the wait thread, discards pending copies of the internal signal and
+/// restores its disposition. On error the engine still runs and watches what it watched.
+void csignal_engine_stop(csignal_status *status);
 
 bool csignal_engine_running(void);
+uint64_t csignal_engine_watched(void);
+/// Kernel thread id of the wait thread, or 0.
+pid_t csignal_engine_waiter_tid(void);
+/// Whether the calling thread is the engine's wait thread. ASYNC-SIGNAL-SAFE (a thread-local flag).
+bool csignal_on_wait_thread(void);
+/// Whether the calling thread holds the wait role now (the wait thread, or a borrower inside a borrow).
+bool csignal_holds_role(void);
 
 /// For the child of a fork() made while the engine runs, before it does anything else. The child has one thread
 /// and no wait thread, but inherited the engine's dispositions and the forking thread's mask, so watched signals
 /// would stay blocked and pending forever. This puts back, in the child only, what stop would: each watched
-/// signal's previous disposition and the internal signal's, and unblocks in the calling thread the watched
-/// signals that were not blocked before they were watched. The engine then reports not running; the counters
-/// keep the values they had at the fork. Returns 0 (also when the engine was not running), or EINVAL when
-/// called in the process that started the engine (not a forked child).
-/// ASYNC-SIGNAL-SAFE: sigaction, sigprocmask, getpid and atomic stores only (allowed between fork and exec).
+/// signal's previous disposition and the internal signal's, and the calling thread's own previous mask for the
+/// watched signals. The engine then reports not running; the counters keep the values they had at the fork.
+/// Returns 0 (also when the engine was not running), or EINVAL when called in the process that started the
+/// engine. ASYNC-SIGNAL-SAFE: sigaction, sigprocmask, getpid and atomic stores only.
 int csignal_engine_prepare_child(void);
-uint64_t csignal_engine_watched(void);
-/// Kernel thread id of the wait thread, or 0.
-pid_t csignal_engine_waiter_tid(void);
-/// Whether the calling thread is the engine's wait thread (a thread-local flag: no system call).
-bool csignal_on_wait_thread(void);
-/// Asks the wait thread to call the notify function soon (coalesced with other requests).
-/// ASYNC-SIGNAL-SAFE; callable from any thread.
-void csignal_engine_poke(void);
+
+// MARK: - Back-pressure and wake-ups (NOT SAFE: any thread)
+
+/// A lossless subscription for `mask` is full: the role holder stops taking these signals from the kernel
+/// (real-time ones then queue there, and sigqueue reports EAGAIN to senders when the queue is full). Counted per
+/// signal: nests.
+void csignal_hold(uint64_t mask);
+/// Undoes one csignal_hold(mask) and wakes the role holder when a signal is no longer held.
+void csignal_unhold(uint64_t mask);
+/// Signals held now.
+uint64_t csignal_held(void);
+/// Asks the role holder to look at the ring and its wait set again (coalesced). ASYNC-SIGNAL-SAFE.
+void csignal_engine_wake_holder(void);
+/// Asks the wait thread (never a borrower) to call run_jobs soon (coalesced). ASYNC-SIGNAL-SAFE.
+void csignal_waiter_wake_for_jobs(void);
 
 // MARK: - Borrowing the wait role (NOT SAFE: any thread but the wait thread)
 
-/// Makes the calling thread the one that sleeps in sigwaitinfo (the wait thread parks meanwhile), so that the
-/// kernel wakes this thread directly. Returns 0, EBUSY (another thread borrows it, or setup is running), ESRCH
-/// (engine stopped), EDEADLK (this thread holds the role already) or ETIMEDOUT (the wait thread did not park in
-/// time). On success, follow with csignal_borrow_wait calls and always csignal_borrow_end.
+/// Makes the calling thread the one that sleeps in sigwaitinfo (the wait thread waits for the internal signal
+/// only meanwhile), so that the kernel wakes this thread directly. Returns 0, EBUSY (another thread borrows it,
+/// or setup is running), ESRCH (engine stopped), EDEADLK (this thread holds the role already) or ETIMEDOUT (the
+/// wait thread did not lend it in time). On 0 the caller holds the role: it must pump the ring now (records may
+/// be waiting), then call csignal_borrow_wait, and always end with csignal_borrow_end or _end_lazily.
 int csignal_borrow_begin(int64_t timeout_ns);
-/// One batch as the role holder: waits up to `timeout_ns` for deliveries and records them; *notify says whether
-/// the notify work (draining the ring) is due. The first delivery of a signal in `direct_mask` ends the batch:
-/// *matched is set and its record is copied to `direct_record` (it is in the ring too, with that sequence
-/// number, or counted as dropped with sequence 0). Returns 0, ETIMEDOUT (nothing arrived), or ECANCELED (setup
-/// needs the role back: end the borrow now).
-int csignal_borrow_wait(int64_t timeout_ns, uint64_t direct_mask, csignal_record *direct_record, bool *matched,
-                        bool *notify);
+/// One batch as the role holder: waits up to `timeout_ns` for deliveries and records them. Sets *pump when the
+/// ring must be pumped (something was recorded, or a wake-up arrived). Returns 0, ETIMEDOUT (nothing arrived)
+/// or ECANCELED (setup needs the role back: pump, then end the borrow now).
+int csignal_borrow_wait(int64_t timeout_ns, bool *pump);
 /// Gives the role back to the wait thread.
 void csignal_borrow_end(void);
 /// Gives the role back lazily, after returning an event: for the next millisecond (the lease) the role stays
 /// with this thread without anyone waiting in sigwaitinfo, so that a caller that comes straight back for the
-/// next event takes it again without waking the wait thread twice. When the lease runs out, or another thread,
-/// setup or a handler-route delivery needs the role, the wait thread takes it back. Deliveries meanwhile wait in
-/// the kernel (real-time ones queued, standard ones coalesced); none is lost.
+/// next event takes it again without waking the wait thread twice. When the lease runs out, or a handler-route
+/// delivery, another borrower or setup needs the role, the wait thread takes it back. Deliveries meanwhile wait
+/// in the kernel (real-time ones queued, standard ones coalesced); none is lost.
 void csignal_borrow_end_lazily(void);
 
 // MARK: - Mask spreading (NOT SAFE: setup only)
 
 typedef struct csignal_spread_result {
     uint32_t passes;           ///< passes over /proc/self/task
-    uint32_t signalled;        ///< threads that were asked to change their mask
-    uint32_t unreachable;      ///< threads that block the internal signal and lack part of the change
-    uint32_t timed_out;        ///< threads that did not answer in time (usually: exited meanwhile)
+    uint32_t signalled;        ///< threads asked to apply the change
+    uint32_t unreachable;      ///< threads that block the internal signal (and the watched signals too)
+    uint32_t competing;        ///< threads that applied the change but wait with a temporary mask (sigsuspend,
+                               ///< ppoll, pselect) that lets watched signals in: a second dequeuer
+    uint32_t untracked;        ///< threads whose previous mask could not be recorded (table full)
+    int32_t adopted_parker;    ///< tid of libdispatch's parked main thread the engine took over, or 0
 } csignal_spread_result;
 
-/// Blocks `block_mask` and unblocks `unblock_mask` in every thread of the process but the wait thread.
-int csignal_spread_mask(uint64_t block_mask, uint64_t unblock_mask, csignal_spread_result *result);
 /// Result of the most recent spread done by watch/unwatch/stop.
 csignal_spread_result csignal_last_spread(void);
 
@@ -197,16 +255,17 @@ uint64_t csignal_ring_dropped_total(void);
 typedef struct csignal_thread_report {
     int32_t tid;
     int32_t is_waiter;
-    uint64_t blocked;          ///< SigBlk, bit n-1 = signal n
+    uint64_t blocked;          ///< SigBlk, bit n-1 = signal n (a temporary mask while in sigsuspend & co.)
+    uint64_t pending;          ///< SigPnd: signals sent to this thread alone and not delivered yet
     uint64_t voluntary_switches;
+    int32_t syscall_nr;        ///< the system call the thread waits in (/proc/.../syscall), -1 when running
+    int32_t is_parker;         ///< libdispatch's parked main thread, taken over by the engine
     char name[20];
 } csignal_thread_report;
 
 /// Reads /proc/self/task/*/status. Fills up to `max` reports; returns the number of threads found
 /// (which may exceed `max`), or -errno.
 int csignal_audit(csignal_thread_report *out, int max);
-/// Reads one thread's status. Returns 0 or -errno.
-int csignal_thread_status(pid_t tid, csignal_thread_report *out);
 
 // MARK: - Dispositions and sending (NOT SAFE: any thread)
 
@@ -218,8 +277,9 @@ int csignal_disposition(int signo);
 bool csignal_is_engine_handler(int signo);
 /// Sends to one thread of this process (tgkill). Returns 0 or errno.
 int csignal_tgkill(pid_t tid, int signo);
-/// Queues `signo` with `value` to one thread of this process (rt_tgsigqueueinfo). Returns 0 or errno.
+/// Queues `signo` with `value` to one thread of this process (rt_tgsigqueueinfo, SI_QUEUE). Returns 0 or errno.
 int csignal_tg_sigqueue(pid_t tid, int signo, int value);
+/// The calling thread's kernel thread id (the raw system call). ASYNC-SIGNAL-SAFE.
 pid_t csignal_gettid(void);
 
 // MARK: - Thread dump (dump.c)
@@ -227,8 +287,6 @@ pid_t csignal_gettid(void);
 /// Threads one dump can cover, and frames kept per thread.
 #define CSIGNAL_DUMP_MAX_THREADS 1024
 #define CSIGNAL_DUMP_MAX_FRAMES 64
-/// High byte of the si_value that marks an internal-signal delivery as a stack-capture request.
-#define CSIGNAL_DUMP_TAG 0x53000000u
 
 /// State of one dump slot.
 enum {
@@ -240,10 +298,11 @@ enum {
 
 /// What the walk noticed.
 enum {
-    CSIGNAL_DUMP_FLAG_NO_STACK = 1,   ///< RSP was in no known mapping: only the PC was kept
-    CSIGNAL_DUMP_FLAG_RESYNCED = 2,   ///< RBP was no frame pointer; the chain was found by scanning the stack
-    CSIGNAL_DUMP_FLAG_TRUNCATED = 4,  ///< more than CSIGNAL_DUMP_MAX_FRAMES frames
-    CSIGNAL_DUMP_FLAG_FAULT = 8,      ///< a read of the stack failed (EFAULT): the chain ends there
+    CSIGNAL_DUMP_FLAG_NO_STACK = 1,     ///< the stack pointer was in no known mapping: only the PC was kept
+    CSIGNAL_DUMP_FLAG_RESYNCED = 2,     ///< the frame pointer was no frame pointer; the chain was found by scanning
+    CSIGNAL_DUMP_FLAG_TRUNCATED = 4,    ///< more than CSIGNAL_DUMP_MAX_FRAMES frames
+    CSIGNAL_DUMP_FLAG_FAULT = 8,        ///< a read of the stack failed (EFAULT): the chain ends there
+    CSIGNAL_DUMP_FLAG_UNSUPPORTED = 16, ///< no frame walker for this architecture: only the PC was kept
 };
 
 /// One thread's captured stack: frames[0] is the interrupted PC, then return addresses, innermost first.
@@ -264,11 +323,13 @@ typedef struct csignal_symbol {
     char symbol[1024];
 } csignal_symbol;
 
+/// Whether this build can walk stacks (x86_64 and arm64 can). When false, dumps keep only each thread's PC.
+bool csignal_dump_supported(void);
 /// Starts a dump: takes the dump lock (one dump at a time), reads /proc/self/maps into the preallocated table
 /// and opens a new generation. The engine must be running (its internal handler does the capture).
 /// Returns 0 or errno (ESRCH: engine not running). On 0, finish with csignal_dump_end. NOT SAFE: any thread.
 int csignal_dump_begin(void);
-/// Arms slot `index` for thread `tid` and queues the internal signal to it. Returns 0 or errno (ESRCH: the
+/// Arms slot `index` for thread `tid` and rings it with the internal signal. Returns 0 or errno (ESRCH: the
 /// thread is gone). NOT SAFE: any thread, between begin and end.
 int csignal_dump_request(uint32_t index, pid_t tid);
 /// Captures the calling thread's own stack into slot `index` (no signal). NOT SAFE: any thread.
@@ -290,19 +351,6 @@ int csignal_dump_symbolize(uint64_t address, csignal_symbol *out);
 
 /// Names the calling thread (15 bytes kept). Returns 0 or errno. NOT SAFE: any thread. (threadname.c)
 int csignal_set_thread_name(const char *name);
-
-// MARK: - Test hooks
-
-/// When set, the fallback handler deliberately overwrites errno before returning through its errno guard,
-/// so a test can prove the guard restores it. ASYNC-SIGNAL-SAFE.
-void csignal_test_set_clobber_errno(bool on);
-/// Install a plain counting handler for `signo` (a "foreign" handler for restore tests).
-int csignal_test_install_counting_handler(int signo);
-uint64_t csignal_test_counting_handler_hits(void);
-bool csignal_test_is_counting_handler(int signo);
-/// Unblocks `signo` in the calling thread, sets errno to `value`, sends `signo` to this thread (the handler runs
-/// before the send returns), blocks it again and returns errno as the handler left it.
-int csignal_test_errno_roundtrip(int signo, int value);
 
 #ifdef __cplusplus
 }

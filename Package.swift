@@ -1,9 +1,14 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// The products are the libraries in Sources/ and two programs. Everything else is this package's own: the
-// examples (Examples/), the stress tool (Tools/), and the test targets with their support libraries
-// (Tests/Support/) and the helper programs they spawn (Tests/Helpers/).
+// The products are the four libraries in Sources/. Everything else is this package's own: the examples
+// (Examples/), the stress tool (Tools/), and the test targets with their support libraries (Tests/Support/) and
+// the helper programs they spawn (Tests/Helpers/). None of those is a product, so none reaches a consumer.
+//
+// What a consumer fetches: SwiftPM fetches every package that the targets of *any* product of a dependency
+// use (not only the products the consumer asks for), unless a trait that is off guards the use. So the
+// integrations' packages are used only under their traits, which are off by default, and the programs, which
+// use swift-argument-parser, are not products. A consumer of `SignalCore` alone fetches nothing else.
 let package = Package(
     name: "SignalCore",
     platforms: [.macOS(.v15)],
@@ -12,12 +17,9 @@ let package = Package(
         .library(name: "SignalCoreLifecycle", targets: ["SignalCoreLifecycle"]),
         .library(name: "SignalCoreServiceLifecycle", targets: ["SignalCoreServiceLifecycle"]),
         .library(name: "SignalCoreTelemetry", targets: ["SignalCoreTelemetry"]),
-        .executable(name: "signal-worker", targets: ["signal-worker"]),
-        .executable(name: "signalcore-stress", targets: ["signalcore-stress"]),
     ],
-    // One trait per integration, all on by default. A consumer that wants only the core writes
-    // `.package(url: ..., from: ..., traits: [])`: the integration targets then build empty and their packages
-    // are not needed.
+    // Both off by default. Without its trait an integration library builds without its packages, and its types
+    // are unavailable, with a message that names the trait.
     traits: [
         .trait(
             name: "ServiceLifecycleIntegration",
@@ -27,23 +29,18 @@ let package = Package(
             name: "TelemetryIntegration",
             description: "SignalCoreTelemetry: engine events to swift-log, counters and delivery latency to swift-metrics."
         ),
-        .trait(
-            name: "CommandLineTools",
-            description: "The package's programs (signal-worker, signalcore-stress) parse their flags with swift-argument-parser."
-        ),
-        .default(enabledTraits: ["ServiceLifecycleIntegration", "TelemetryIntegration", "CommandLineTools"]),
     ],
     dependencies: [
         // The integrations, each under its trait.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
-        // The programs' command lines, under CommandLineTools.
+        // The programs' command lines.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        // The documentation build (scripts/docs); no target uses it, so no consumer fetches it.
-        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // Tests only: a child started with swift-subprocess begins with a clean signal state.
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // The documentation build (scripts/docs); no target uses it, so no consumer fetches it.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // MARK: - Libraries
@@ -86,8 +83,7 @@ let package = Package(
                 "SignalCoreLifecycle",
                 "SignalCore",
                 "CSignalShim",
-                .product(name: "ArgumentParser", package: "swift-argument-parser",
-                         condition: .when(traits: ["CommandLineTools"])),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/signal-worker",
             // Exports the executable's own symbols so that the thread dump can name its functions (dladdr).
@@ -112,8 +108,7 @@ let package = Package(
                 "SignalCore",
                 "CStressSupport",
                 "StressChecker",
-                .product(name: "ArgumentParser", package: "swift-argument-parser",
-                         condition: .when(traits: ["CommandLineTools"])),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/signalcore-stress"
         ),

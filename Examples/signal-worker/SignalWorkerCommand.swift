@@ -1,4 +1,3 @@
-#if CommandLineTools
 import ArgumentParser
 import CSignalShim
 import SignalCore
@@ -265,19 +264,3 @@ struct SignalWorkerCommand: ParsableCommand {
     }
 }
 
-#else
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Built without the `CommandLineTools` trait: swift-argument-parser is not part of this build.
-@main
-struct SignalWorkerCommand {
-    static func main() {
-        let message = "signal-worker: built without the CommandLineTools trait (swift-argument-parser)\n"
-        _ = message.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
-        exit(64)
-    }
-}
-#endif

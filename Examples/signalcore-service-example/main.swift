@@ -113,5 +113,10 @@ do {
     exit(1)
 }
 #else
-print("signalcore-service-example needs the ServiceLifecycleIntegration and TelemetryIntegration traits")
+#if canImport(Glibc)
+import Glibc
+#endif
+
+print("signalcore-service-example needs the integration traits: swift run --enable-all-traits signalcore-service-example")
+exit(1)
 #endif

@@ -1,5 +1,3 @@
-// Needs the tool's command line (swift-argument-parser, the CommandLineTools trait, on by default).
-#if CommandLineTools
 import ChildProcessTesting
 import Testing
 
@@ -77,4 +75,3 @@ import Glibc
 extension Substring {
     func replacingQuotes() -> String { String(filter { $0 != "\"" && $0 != "}" && $0 != "{" }) }
 }
-#endif

@@ -1,4 +1,3 @@
-#if CommandLineTools
 import ArgumentParser
 import CStressSupport
 import SignalCore
@@ -205,4 +204,3 @@ extension String {
         split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }
-#endif

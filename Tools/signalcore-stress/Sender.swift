@@ -1,4 +1,3 @@
-#if CommandLineTools
 import ArgumentParser
 import CStressSupport
 import StressChecker
@@ -161,4 +160,3 @@ struct Sender: ParsableCommand {
                                   handshakes: handshakes, sendError: Int32(f["error"] ?? "") ?? 0)
     }
 }
-#endif

@@ -1,4 +1,3 @@
-#if CommandLineTools
 import ArgumentParser
 
 /// `signalcore-stress`: fires many signals at a process running SignalCore and checks its accounting.
@@ -10,18 +9,3 @@ struct Stress: ParsableCommand {
         subcommands: [Run.self, Target.self, Sender.self],
         defaultSubcommand: Run.self)
 }
-#else
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Built without the `CommandLineTools` trait: swift-argument-parser is not part of this build.
-@main
-struct Stress {
-    static func main() {
-        printError("signalcore-stress: built without the CommandLineTools trait (swift-argument-parser)")
-        exit(64)
-    }
-}
-#endif

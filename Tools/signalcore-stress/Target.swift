@@ -1,4 +1,3 @@
-#if CommandLineTools
 import ArgumentParser
 import CStressSupport
 import Dispatch
@@ -149,4 +148,3 @@ struct Target: ParsableCommand {
 }
 
 func fflushStdout() { fflush(nil) }
-#endif

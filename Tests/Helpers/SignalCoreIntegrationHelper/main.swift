@@ -20,5 +20,10 @@ default: fail("usage: SignalCoreIntegrationHelper shutdown graceful|escalate|cou
 }
 exit(0)
 #else
-print("SignalCoreIntegrationHelper needs the ServiceLifecycleIntegration and TelemetryIntegration traits")
+#if canImport(Glibc)
+import Glibc
+#endif
+
+print("SignalCoreIntegrationHelper needs the integration traits: build with --enable-all-traits")
+exit(1)
 #endif

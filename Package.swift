@@ -39,8 +39,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // Tests only: a child started with swift-subprocess begins with a clean signal state.
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
-        // The documentation build (scripts/docs); no target uses it, so no consumer fetches it.
-        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // MARK: - Libraries

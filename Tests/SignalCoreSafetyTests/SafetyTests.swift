@@ -6,6 +6,10 @@ import Testing
 import Glibc
 #endif
 
+/// The package root (this file is Tests/SignalCoreSafetyTests/SafetyTests.swift).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
 /// Issue 5: reentrancy safety and reliability. Each scenario runs in its own helper process; the counts here are
 /// the CI-sized ones, `scripts/verify` runs the full ones (20 000 watch/unwatch pairs, 10 000 cycles, sanitizers).
 @Suite(.serialized) struct SafetyTests {
@@ -13,8 +17,9 @@ import Glibc
     @discardableResult
     func expectClean(_ arguments: [String], executable: String = "SignalCoreVerifyHelper",
                      timeout: Duration = .seconds(120), minimumPasses: Int,
-                     signalQueue: SignalQueueAccess = .shared) throws -> Scenario {
-        let (scenario, exit) = try Scenario.run(executable, arguments, timeout: timeout, signalQueue: signalQueue)
+                     signalQueue: SignalQueueAccess = .shared) throws -> SpawnedProcess {
+        let (scenario, exit) = try SpawnedProcess.run(executable, arguments, standardError: .mergedWithOutput,
+                                                      timeout: timeout, signalQueue: signalQueue)
         #expect(exit == .exited(0), "\(scenario.transcript)")
         #expect(scenario.failures.isEmpty, "\(scenario.failures)\n\(scenario.transcript)")
         #expect(scenario.passes.count >= minimumPasses, "\(scenario.transcript)")
@@ -77,7 +82,7 @@ import Glibc
 
     @Test func asyncMainSurvivesAndCountsEverySignal() throws {
         let own = 5000, fromParent = 1000
-        let s = try Scenario("SignalCoreAsyncMainHelper", ["\(own)", "\(fromParent)"])
+        let s = try SpawnedProcess("SignalCoreAsyncMainHelper", ["\(own)", "\(fromParent)"], standardError: .mergedWithOutput)
         let ready = try s.waitForLine(startingWith: "READY")
         #expect(ready == "READY pid=\(s.pid)")
         // Every one of these would kill the process by default.

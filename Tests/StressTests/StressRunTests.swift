@@ -17,10 +17,9 @@ import Glibc
     /// Runs the stress tool built beside this test bundle; kills it after `timeout` seconds (ChildProcessTesting
     /// spawns it with an empty signal mask and default dispositions and reads its output).
     func stress(_ arguments: [String], timeout: Double = 120, signalQueue: SignalQueueAccess = .shared) throws -> Outcome {
-        let tool = SpawnedProcess.builtProduct("signalcore-stress")
-        let run = try SpawnedProcess(executable: tool, arguments: arguments + ["--timeout", "\(Int(timeout - 10))"],
+        let run = try SpawnedProcess("signalcore-stress", arguments + ["--timeout", "\(Int(timeout - 10))"],
                                      signalQueue: signalQueue)
-        let exit = try run.finish(within: .seconds(timeout))
+        let exit = try run.finish(timeout: .seconds(timeout))
         let text = run.lines.map { $0 + "\n" }.joined()
         var json: [String: String] = [:]
         if let line = run.lines.last(where: { $0.hasPrefix("{") }) {

@@ -13,16 +13,6 @@ import SignalCoreLifecycle
 import Glibc
 #endif
 
-/// Waits (bounded) for `condition`, re-checking it every 0.2 ms; fails the scenario on timeout.
-func waitUntil(_ what: String, timeout: Duration = .seconds(10), _ condition: () -> Bool) {
-    let deadline = ContinuousClock.now + timeout
-    while !condition() {
-        if ContinuousClock.now > deadline { fail("timed out waiting for \(what)") }
-        var ts = timespec(tv_sec: 0, tv_nsec: 200_000)
-        nanosleep(&ts, nil)
-    }
-}
-
 struct Sample: Decodable, Sendable {
     var value: Int
 }

@@ -46,7 +46,7 @@ func describe(_ trigger: SignalShutdownService.Trigger) -> String {
 func runShutdownService(_ shutdown: SignalShutdownService, signals: SignalSet) {
     runAsync {
         let runner = Task { try await shutdown.run() }
-        await waitUntilAsync("shutdown signals watched") { engineWatches(signals) }
+        await waitUntil("shutdown signals watched") { engineWatches(signals) }
         say("READY pid=\(getpid())")
         do {
             try await runner.value
@@ -101,7 +101,7 @@ func nestedShutdownScenario() {
     let outer = ServiceGroup(services: [shutdown], logger: quietLogger)
     runAsync {
         let runner = Task { try await outer.run() }
-        await waitUntilAsync("shutdown signals watched") { engineWatches([.sigterm, .sigint]) }
+        await waitUntil("shutdown signals watched") { engineWatches([.sigterm, .sigint]) }
         say("READY pid=\(getpid())")
         await outer.triggerGracefulShutdown()
         do {
@@ -156,7 +156,7 @@ func reloadScenario() {
         log.requests.withLock { $0.append(request) }
         if request.number == 1 {
             let service = box.withLock { $0 }!
-            await waitUntilAsync("six reload signals") { service.statistics.signalsReceived >= 6 }
+            await waitUntil("six reload signals") { service.statistics.signalsReceived >= 6 }
             say("reload1 saw_received=\(service.statistics.signalsReceived)")
         }
         if request.number == 3 { throw ReloadFailure() }
@@ -178,12 +178,12 @@ func reloadDuringShutdownScenario() {
     let reloader = SignalReloadService(signals: [.sighup], logger: quietLogger) { request in
         say("reload number=\(request.number) started=1")
         let shutdown = box.withLock { $0 }!
-        await waitUntilAsync("graceful shutdown") { shutdown.statistics.gracefulShutdownTriggered }
+        await waitUntil("graceful shutdown") { shutdown.statistics.gracefulShutdownTriggered }
         // The group passes the shutdown on to this service asynchronously; once this task sees it, the service's
         // shutdown handler has run (ServiceLifecycle runs handlers under the lock that sets the flag).
-        await waitUntilAsync("graceful shutdown of the reload service") { Task.isShuttingDownGracefully }
+        await waitUntil("graceful shutdown of the reload service") { Task.isShuttingDownGracefully }
         say("reload number=\(request.number) saw_shutdown=1")
-        await waitUntilAsync("a second SIGHUP") { SignalEngine.shared.counts(for: .sighup).delivered >= 2 }
+        await waitUntil("a second SIGHUP") { SignalEngine.shared.counts(for: .sighup).delivered >= 2 }
         say("reload number=\(request.number) finished=1")
     }
     let group = ServiceGroup(services: [reloader], logger: quietLogger)

@@ -11,10 +11,7 @@ import Glibc
 #endif
 
 let engine = SignalEngine.shared
-let arguments = CommandLine.arguments
-guard arguments.count >= 2 else { fail("usage: SignalCoreTestHelper <scenario> [arguments]") }
-let scenario = arguments[1]
-func argument(_ i: Int, default value: Int) -> Int { arguments.count > i + 1 ? Int(arguments[i + 1]) ?? value : value }
+guard let scenario = argument(0) else { fail("usage: SignalCoreTestHelper <scenario> [arguments]") }
 
 switch scenario {
 
@@ -299,7 +296,7 @@ case "blocking-wait":
     let started = clock.now
     let none = engine.wait(for: [.sigusr1], timeout: .milliseconds(300))
     let waited = clock.now - started
-    say("timeout_result=\(describe(none)) waited_ms=\(waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000)")
+    say("timeout_result=\(describe(none)) waited_ms=\(milliseconds(waited))")
     let subscription = engine.subscribe(to: [.sigusr1])
     let sender = HelperThread { _ in _ = try? SignalSender.raise(.sigusr1) }
     let event = subscription.next(timeout: .seconds(10))
@@ -447,7 +444,7 @@ case "borrow":
     a.join()
     say("a_count=\(aEvents.count) a_tid=\(a.tid) a_event_tids=\(aEvents.map { String($0.threadID) }.joined(separator: ","))")
     say("a_sequences=\(aEvents.map { String($0.sequence) }.joined(separator: ","))")
-    say("stop_ms=\(stopTook.components.seconds * 1000 + stopTook.components.attoseconds / 1_000_000_000_000_000)")
+    say("stop_ms=\(milliseconds(stopTook))")
     say("everything_dropped=\(everything.droppedEvents)")
 
 // The lazy lease: a thread looping on next() keeps the wait role between calls, so the wait thread does not
@@ -494,7 +491,7 @@ case "lease":
         return event != nil
     }
     let took = clock.now - sent
-    say("after_lease_signal=\(event?.signal.rawValue ?? 0) after_lease_ms=\(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000) after_lease_tid=\(event?.threadID ?? 0) waiter=\(waiterTID)")
+    say("after_lease_signal=\(event?.signal.rawValue ?? 0) after_lease_ms=\(milliseconds(took)) after_lease_tid=\(event?.threadID ?? 0) waiter=\(waiterTID)")
     must { try engine.stop() }
 
 default:

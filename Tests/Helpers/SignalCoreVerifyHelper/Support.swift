@@ -8,30 +8,10 @@ import SignalCore
 import Glibc
 #endif
 
-// Output protocol (shared with SignalCoreTestHelper; `say`, `fail` and `check` come from ChildProcessTesting): one
-// `key=value` fact per word, `READY` when the parent may act, a line starting with `FAIL` for a check the helper
-// made itself, `PASS` for one that held.
-
-@discardableResult
-func must<T>(_ body: () throws -> T, _ what: String = #function) -> T {
-    do { return try body() } catch { fail("\(what): \(error)") }
-}
+// The output protocol and its helpers (`say`, `fail`, `check`, `must`, `waitUntil`, `milliseconds`) come from
+// ChildProcessTesting, which the tests read the output with.
 
 let clock = ContinuousClock()
-
-/// Waits (bounded) until `condition` holds; fails the scenario on timeout. Polls every 200 µs.
-func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: () -> Bool) {
-    let deadline = clock.now + timeout
-    while !condition() {
-        if clock.now > deadline { fail("timed out waiting for \(what)") }
-        var ts = timespec(tv_sec: 0, tv_nsec: 200_000)
-        nanosleep(&ts, nil)
-    }
-}
-
-func milliseconds(_ d: Duration) -> Int64 {
-    d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
-}
 
 func hex(_ v: UInt64) -> String { String(v, radix: 16) }
 

@@ -5,11 +5,9 @@ import ChildProcessTesting
 import Glibc
 #endif
 
-let arguments = CommandLine.arguments
-guard arguments.count >= 2 else { fail("usage: SignalCoreVerifyHelper <scenario> [arguments]") }
-func argument(_ i: Int, default value: Int) -> Int { arguments.count > i + 1 ? Int(arguments[i + 1]) ?? value : value }
+guard let scenario = argument(0) else { fail("usage: SignalCoreVerifyHelper <scenario> [arguments]") }
 
-switch arguments[1] {
+switch scenario {
 case "fork": scenarioFork()
 case "spawn": scenarioSpawn()
 case "thread-storm": scenarioThreadStorm(maxThreads: argument(1, default: 300))
@@ -19,7 +17,7 @@ case "cycles": scenarioCycles(cycles: argument(1, default: 10_000))
 case "ring-full": scenarioRingFull(processSignals: argument(1, default: 20_000), threadSignals: argument(2, default: 2_000))
 case "queue-full": scenarioQueueFull(limit: argument(1, default: 64))
 case "subscriber-stress": scenarioSubscriberStress(count: argument(1, default: 20_000))
-default: fail("unknown scenario \(arguments[1])")
+default: fail("unknown scenario \(scenario)")
 }
 say("DONE")
 exit(0)

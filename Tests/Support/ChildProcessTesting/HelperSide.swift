@@ -26,6 +26,56 @@ public func check(_ condition: Bool, _ what: String) {
     say(condition ? "PASS \(what)" : "FAIL \(what)")
 }
 
+/// Runs `body` and returns its result; a thrown error ends the helper as a failed check named `what` (by default,
+/// the calling function).
+@discardableResult
+public func must<T>(_ what: String = #function, _ body: () throws -> T) -> T {
+    do { return try body() } catch { fail("\(what): \(error)") }
+}
+
+/// Waits until `condition` holds, re-checking it every 200 µs; ends the helper as failed after `timeout`.
+public func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: () -> Bool) {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        if ContinuousClock.now > deadline { fail("timed out waiting for \(what)") }
+        var pause = timespec(tv_sec: 0, tv_nsec: 200_000)
+        nanosleep(&pause, nil)
+    }
+}
+
+/// ``waitUntil(_:timeout:_:)`` for async code: suspends between checks instead of blocking a thread.
+public func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: () -> Bool) async {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        if ContinuousClock.now > deadline { fail("timed out waiting for \(what)") }
+        try? await Task.sleep(for: .microseconds(500))
+    }
+}
+
+/// Runs async code from the synchronous main thread; ends the helper as failed after `timeout`.
+public func runAsync(timeout: Duration = .seconds(60), _ body: @escaping @Sendable () async -> Void) {
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        await body()
+        done.signal()
+    }
+    if done.wait(timeout: .now() + .seconds(Int(timeout.components.seconds))) == .timedOut { fail("async part timed out") }
+}
+
+/// The helper's command-line argument `index`: 0 is the scenario's name, 1 the first argument after it.
+public func argument(_ index: Int) -> String? {
+    let all = CommandLine.arguments
+    return all.count > index + 1 ? all[index + 1] : nil
+}
+
+/// ``argument(_:)`` as a number, or `value` when it is missing or not a number.
+public func argument(_ index: Int, default value: Int) -> Int { argument(index).flatMap { Int($0) } ?? value }
+
+/// `duration` in whole milliseconds.
+public func milliseconds(_ duration: Duration) -> Int64 {
+    duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+}
+
 /// A plain pthread running `body`; the initializer returns once the thread runs and knows its kernel thread id.
 public final class HelperThread: @unchecked Sendable {
     // @unchecked: `tid` is written once by the new thread before `started` is signalled, then only read.

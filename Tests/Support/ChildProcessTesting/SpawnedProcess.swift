@@ -4,13 +4,11 @@ import SignalCore
 import Glibc
 #endif
 
-/// A child process for tests: spawned with an empty signal mask and default dispositions whatever the spawning
-/// thread has, its standard input `/dev/null`, its standard output (and optionally standard error) read line by
-/// line through pipes. Every read has a deadline; ``finish(within:)`` kills a child that outlives its timeout,
-/// and `deinit` kills and reaps a child the test did not finish.
-///
-/// Test targets subclass it to add their own defaults (which helper, which timeouts); the mechanics live here.
-open class SpawnedProcess {
+/// A child process for tests and tools: spawned with an empty signal mask and default dispositions whatever the
+/// spawning thread has, its standard output (and optionally standard error) read line by line through pipes, its
+/// standard input `/dev/null` or a pipe. Every read has a deadline; ``finish(timeout:)`` kills a child that
+/// outlives its timeout, and `deinit` kills and reaps a child nobody finished.
+public final class SpawnedProcess {
     /// Where the child's standard error goes.
     public enum StandardError: Sendable {
         /// The test process's own standard error.
@@ -21,6 +19,14 @@ open class SpawnedProcess {
         case separate
     }
 
+    /// Where the child's standard input comes from.
+    public enum StandardInput: Sendable {
+        /// `/dev/null`.
+        case null
+        /// A pipe that ``write(line:)`` writes to.
+        case pipe
+    }
+
     /// One of the child's output streams.
     public enum Stream: Sendable { case stdout, stderr }
 
@@ -28,6 +34,8 @@ open class SpawnedProcess {
     public let pid: pid_t
     /// Read ends: [stdout, stderr]; -1 once a stream ended (or when stderr is not captured separately).
     private var fds: [CInt]
+    /// Write end of the child's standard input under ``StandardInput/pipe``, else -1.
+    private let input: CInt
     private var pending: [[UInt8]] = [[], []]
     /// Lines of standard output (with standard error mixed in under ``StandardError/mergedWithOutput``).
     public private(set) var lines: [String] = []
@@ -48,40 +56,45 @@ open class SpawnedProcess {
         return String(me[...slash]) + name
     }
 
-    /// Starts `executable` (a path) with `arguments`, holding the signal-queue lock (see ``SignalQueueAccess``)
-    /// until the child is reaped.
-    public init(executable: String, arguments: [String], standardError: StandardError = .inherited,
-                signalQueue: SignalQueueAccess = .shared) throws {
-        queueLock = try SignalQueueLock(signalQueue)
+    /// Starts `program` with `arguments`: a path when it contains a slash, otherwise a program built beside the
+    /// running one (``builtProduct(_:)``). Unless `signalQueue` is nil, holds the signal-queue lock (see
+    /// ``SignalQueueAccess``) until the child is reaped.
+    public init(_ program: String, _ arguments: [String] = [], standardInput: StandardInput = .null,
+                standardError: StandardError = .inherited, signalQueue: SignalQueueAccess? = .shared) throws {
+        let executable = program.contains("/") ? program : SpawnedProcess.builtProduct(program)
+        queueLock = try signalQueue.map { try SignalQueueLock($0) }
         // Close-on-exec pipes: a child that a parallel test spawns later must not inherit our ends (it would
-        // hold our end-of-output until it exits). dup2 in the child clears the flag on fd 1 and 2. (Glibc's Swift
-        // module has no pipe2; the window between pipe and fcntl is a few instructions.)
-        func closeOnExecPipe(_ fds: inout [CInt]) -> Bool {
-            guard pipe(&fds) == 0 else { return false }
-            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-            return true
+        // hold our end-of-output until it exits). dup2 in the child clears the flag on fd 0, 1 and 2. (Glibc's
+        // Swift module has no pipe2; the window between pipe and fcntl is a few instructions.)
+        var opened: [CInt] = []
+        func closeOnExecPipe() throws -> [CInt] {
+            var ends: [CInt] = [-1, -1]
+            guard pipe(&ends) == 0 else {
+                let code = errno
+                opened.forEach { close($0) }
+                throw ChildProcessError.system(call: "pipe", errno: code)
+            }
+            for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            opened += ends
+            return ends
         }
-        var out: [CInt] = [-1, -1]
-        var err: [CInt] = [-1, -1]
-        guard closeOnExecPipe(&out) else { throw ChildProcessError.system(call: "pipe", errno: errno) }
-        if standardError == .separate, !closeOnExecPipe(&err) {
-            let code = errno
-            close(out[0])
-            close(out[1])
-            throw ChildProcessError.system(call: "pipe", errno: code)
-        }
+        let out = try closeOnExecPipe()
+        let err = standardError == .separate ? try closeOnExecPipe() : [-1, -1]
+        let inPipe = standardInput == .pipe ? try closeOnExecPipe() : [-1, -1]
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        switch standardInput {
+        case .null: posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        case .pipe: posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        }
         posix_spawn_file_actions_adddup2(&actions, out[1], 1)
         switch standardError {
         case .inherited: break
         case .mergedWithOutput: posix_spawn_file_actions_adddup2(&actions, out[1], 2)
         case .separate: posix_spawn_file_actions_adddup2(&actions, err[1], 2)
         }
-        for fd in out + err where fd >= 0 { posix_spawn_file_actions_addclose(&actions, fd) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        // The child starts with an empty mask and default dispositions, whatever this test process has.
+        // The child starts with an empty mask and default dispositions, whatever this process has.
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -90,15 +103,15 @@ open class SpawnedProcess {
         defer { argv.forEach { free($0) } }
         var child: pid_t = 0
         let spawnError = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
-        close(out[1])
-        if err[1] >= 0 { close(err[1]) }
+        // The child's ends.
+        for fd in [out[1], err[1], inPipe[0]] where fd >= 0 { close(fd) }
         guard spawnError == 0 else {
-            close(out[0])
-            if err[0] >= 0 { close(err[0]) }
+            for fd in [out[0], err[0], inPipe[1]] where fd >= 0 { close(fd) }
             throw ChildProcessError.system(call: "posix_spawn \(executable)", errno: spawnError)
         }
         pid = child
         fds = [out[0], err[0]]
+        input = inPipe[1]
     }
 
     deinit {
@@ -107,7 +120,7 @@ open class SpawnedProcess {
             var status: CInt = 0
             waitpid(pid, &status, 0)
         }
-        for fd in fds where fd >= 0 { close(fd) }
+        for fd in fds + [input] where fd >= 0 { close(fd) }
     }
 
     /// The lines read so far from `stream`.
@@ -133,21 +146,56 @@ open class SpawnedProcess {
         }
     }
 
+    /// Reads until a line of standard output starts with `prefix`; throws after `timeout`.
+    @discardableResult
+    public func waitForLine(startingWith prefix: String, timeout: Duration = .seconds(60)) throws -> String {
+        try awaitLine(timeout: timeout, what: "starting with \(prefix)") { $0.hasPrefix(prefix) }.line
+    }
+
+    /// Reads until a line of `stream` from index `start` on contains `text`; throws after `timeout`. Returns the
+    /// line and its index.
+    @discardableResult
+    public func waitForLine(containing text: String, in stream: Stream = .stdout, from start: Int = 0,
+                            timeout: Duration = .seconds(60)) throws -> (line: String, index: Int) {
+        try awaitLine(in: stream, from: start, timeout: timeout, what: "containing \(text)") { $0.contains(text) }
+    }
+
     /// Reads all output and reaps the process; kills it and throws ``ChildProcessError/timedOut(output:errorOutput:)``
     /// after `timeout`.
-    public func finish(within timeout: Duration) throws -> ProcessExit {
+    public func finish(timeout: Duration = .seconds(90)) throws -> ProcessExit {
         let deadline = ContinuousClock.now + timeout
         while try readMore(until: deadline) {}
+        if let reapedExit { return reapedExit }
         if ContinuousClock.now >= deadline {
             kill(pid, SIGKILL)
             throw ChildProcessError.timedOut(output: lines, errorOutput: errorLines)
         }
         var status: CInt = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let ended = ProcessExit(waitStatus: status)
-        reapedExit = ended
+        return reaped(ProcessExit(waitStatus: status))
+    }
+
+    /// How the process ended, if it has (reaping it), without waiting and without reading its output.
+    public func exitIfEnded() -> ProcessExit? {
+        if let reapedExit { return reapedExit }
+        var status: CInt = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        return reaped(ProcessExit(waitStatus: status))
+    }
+
+    private func reaped(_ exit: ProcessExit) -> ProcessExit {
+        reapedExit = exit
         queueLock = nil
-        return ended
+        return exit
+    }
+
+    /// Runs `program` to its end and returns it finished, with how it ended.
+    public static func run(_ program: String, _ arguments: [String] = [], standardError: StandardError = .inherited,
+                           timeout: Duration = .seconds(120),
+                           signalQueue: SignalQueueAccess? = .shared) throws -> (SpawnedProcess, ProcessExit) {
+        let process = try SpawnedProcess(program, arguments, standardError: standardError, signalQueue: signalQueue)
+        let exit = try process.finish(timeout: timeout)
+        return (process, exit)
     }
 
     /// Reads what is there; false once every captured stream ended, or at the deadline.
@@ -184,9 +232,29 @@ open class SpawnedProcess {
         }
     }
 
+    /// Writes `line` and a newline to the child's standard input (``StandardInput/pipe``).
+    public func write(line: String) throws {
+        precondition(input >= 0, "write(line:) needs standardInput: .pipe")
+        let bytes = Array((line + "\n").utf8)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { Glibc.write(input, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ChildProcessError.system(call: "write", errno: errno)
+            }
+            written += n
+        }
+    }
+
     /// Sends `signal` with kill(2).
     public func send(_ signal: CInt) throws {
         if kill(pid, signal) != 0 { throw ChildProcessError.system(call: "kill", errno: errno) }
+    }
+
+    /// Queues `signal` with `value` (sigqueue), retrying while the kernel's queue is full, for up to `timeout`.
+    public func queue(_ signal: CInt, value: CInt, timeout: Duration = .seconds(10)) throws {
+        try queueSignal(signal, to: pid, value: value, deadline: .now + timeout)
     }
 
     /// Lines of standard output starting with `prefix`.
@@ -201,4 +269,10 @@ open class SpawnedProcess {
 
     /// `key=value` words of every line of `stream` (a later line wins).
     public func values(in stream: Stream) -> [String: String] { mergedFields(lines(in: stream)) }
+    /// `key=value` words of every line of standard output (a later line wins).
+    public var values: [String: String] { values(in: .stdout) }
+    /// The value of `key` on standard output.
+    public func value(_ key: String) -> String? { values[key] }
+    /// The value of `key` on standard output, as a number.
+    public func int(_ key: String) -> Int? { values[key].flatMap { Int($0) } }
 }

@@ -5,49 +5,24 @@ import Foundation
 import Glibc
 #endif
 
-/// A child process with its standard output and standard error read separately, line by line. The spawning
-/// (empty signal mask, default dispositions), the bounded reads and the kill-and-reap of a child the test did not
-/// finish are ChildProcessTesting's; this adds the programs, the timeouts and `kill` as an operator types it.
-final class ChildProcess: SpawnedProcess {
-    typealias Exit = ProcessExit
+/// Starts the built `signal-worker` with `arguments`; it logs to standard error, which is read apart from its
+/// standard output (the stats lines).
+func startWorker(_ arguments: [String]) throws -> SpawnedProcess {
+    try SpawnedProcess("signal-worker", arguments, standardError: .separate)
+}
 
-    static var worker: String { builtProduct("signal-worker") }
-    static var helper: String { builtProduct("LifecycleTestHelper") }
+/// Runs `command` with /bin/sh -c, its standard error read apart from its standard output.
+func startShell(_ command: String) throws -> SpawnedProcess {
+    try SpawnedProcess("/bin/sh", ["-c", command], standardError: .separate)
+}
 
-    convenience init(_ executable: String, _ arguments: [String]) throws {
-        try self.init(executable: executable, arguments: arguments, standardError: .separate)
-    }
-
-    /// Runs `command` with /bin/sh -c.
-    static func shell(_ command: String) throws -> ChildProcess {
-        try ChildProcess("/bin/sh", ["-c", command])
-    }
-
-    var stdoutLines: [String] { lines }
-    var stderrLines: [String] { errorLines }
-
-    /// Reads until a line of `stream` containing `text` arrives (searching from line `from`); fails after
-    /// `timeout`. Returns the line and its index.
-    @discardableResult
-    func waitForLine(containing text: String, in stream: Stream = .stderr, from: Int = 0,
-                     timeout: Duration = .seconds(60)) throws -> (line: String, index: Int) {
-        try awaitLine(in: stream, from: from, timeout: timeout, what: "containing \(text)") {
-            $0.contains(text)
-        }
-    }
-
-    /// Reads all output and waits for the process to end; kills it and fails after `timeout`.
-    func finish(timeout: Duration = .seconds(90)) throws -> Exit { try finish(within: timeout) }
-
-    /// Sends `signal` with the `kill` command, as an operator would.
+extension SpawnedProcess {
+    /// Sends `signal` (a name, like TERM) with the `kill` command, as an operator would.
     func killCommand(_ signal: String) throws {
-        let kill = try ChildProcess.shell("kill -\(signal) \(pid)")
+        let kill = try startShell("kill -\(signal) \(pid)")
         let exit = try kill.finish(timeout: .seconds(30))
         if exit != .exited(0) { throw ChildError.commandFailed("kill -\(signal) \(pid)", exit.description) }
     }
-
-    /// `key=value` pairs from the stderr lines that have them (later lines win).
-    func values() -> [String: String] { values(in: .stderr) }
 }
 
 enum ChildError: Error, CustomStringConvertible {

@@ -106,12 +106,14 @@ let package = Package(
                 "SignalCore",
                 "CStressSupport",
                 "StressChecker",
+                "ChildProcessTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/signalcore-stress"
         ),
         .target(
             name: "StressChecker",
+            dependencies: ["SignalCore"],
             path: "Tools/StressChecker"
         ),
         .target(
@@ -206,7 +208,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StressTests",
-            dependencies: ["StressChecker", "signalcore-stress", "ChildProcessTesting"]
+            dependencies: ["StressChecker", "SignalCore", "signalcore-stress", "ChildProcessTesting"]
         ),
     ]
 )

@@ -1,3 +1,5 @@
+import SignalCore
+
 /// Checks a stress run's accounting: what the senders say they sent against what the target's SignalCore
 /// recorded and handed to Swift.
 ///
@@ -44,7 +46,7 @@ public struct StressChecker {
     public struct SignalRow: Sendable {
         public var signal: Int32
         public var sent: Int
-        public var counts: StressCounts
+        public var counts: SignalCounts
         public var records: Int
     }
 

@@ -1,3 +1,5 @@
+import SignalCore
+
 /// One delivery as the stress target's consumer received it from SignalCore.
 public struct StressRecord: Hashable, Sendable {
     /// SignalCore's ring sequence: the order the recorder saw deliveries in.
@@ -102,34 +104,19 @@ public struct StressSenderReport: Sendable {
     }
 }
 
-/// The engine's counters for one signal at the end of the run.
-public struct StressCounts: Hashable, Sendable {
-    public var delivered: UInt64
-    public var viaWaitThread: UInt64
-    public var viaHandler: UInt64
-    public var droppedRecords: UInt64
-
-    public init(delivered: UInt64, viaWaitThread: UInt64, viaHandler: UInt64, droppedRecords: UInt64) {
-        self.delivered = delivered
-        self.viaWaitThread = viaWaitThread
-        self.viaHandler = viaHandler
-        self.droppedRecords = droppedRecords
-    }
-}
-
 /// What the target says about itself at the end.
 public struct StressTargetReport: Sendable {
     public var waitThreadID: Int32
     public var workerThreadIDs: [Int32]
     /// Engine counters by signal number, for every watched signal.
-    public var counts: [Int32: StressCounts]
+    public var counts: [Int32: SignalCounts]
     /// Events the subscription lost because its buffer was full.
     public var subscriptionDropped: UInt64
     /// Signals still pending in the kernel when the target finished (bit n-1 = signal n).
     public var pendingAtEnd: UInt64
     public var churnThreads: UInt64
 
-    public init(waitThreadID: Int32, workerThreadIDs: [Int32], counts: [Int32: StressCounts], subscriptionDropped: UInt64,
+    public init(waitThreadID: Int32, workerThreadIDs: [Int32], counts: [Int32: SignalCounts], subscriptionDropped: UInt64,
                 pendingAtEnd: UInt64, churnThreads: UInt64) {
         self.waitThreadID = waitThreadID
         self.workerThreadIDs = workerThreadIDs

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CStressSupport
+import ChildProcessTesting
 import SignalCore
 import StressChecker
 
@@ -64,27 +65,27 @@ struct Run: ParsableCommand {
             rmdir(directory)
         }
         guard let page = cstress_map(directory + "/shared", 1) else { throw ValidationError("cannot create the shared page") }
-        let me = Run.executablePath()
         var problems: [String] = []
 
-        let target = try Child(name: "target", [
-            me, "target", "--shm", directory + "/shared", "--records", directory + "/records", "--workers", "\(workers)",
+        let target = try start([
+            "target", "--shm", directory + "/shared", "--records", directory + "/records", "--workers", "\(workers)",
             "--churn", "\(churn)", "--churn-allocations", "\(churnAllocations)", "--inject-lose-every", "\(injectLoseEvery)",
             "--timeout", "\(timeout)",
         ] + (sigpendingLimit.map { ["--sigpending-limit", "\($0)"] } ?? []))
         var targetScan = 0
-        guard let ready = target.line(startingWith: "READY", deadline: min(deadline, monotonicNow() + 30_000_000_000), scanned: &targetScan)
+        guard let ready = nextLine(of: target, startingWith: "READY", deadline: min(deadline, monotonicNow() + 30_000_000_000),
+                                   scanned: &targetScan)
         else {
-            target.kill()
-            return finish(nil, problems: ["target never became ready (\(target.wait(deadline: 0)))"], started: started)
+            let ended = target.exitIfEnded()
+            return finish(nil, problems: ["target never became ready (\(ended.map { "\($0)" } ?? "killed"))"], started: started)
         }
         let info = fields(ready)
 
-        var senderProcesses: [Child] = []
+        var senderProcesses: [SpawnedProcess] = []
         for id in 0..<senders {
             let share = count / senders + (id < count % senders ? 1 : 0)
-            senderProcesses.append(try Child(name: "sender \(id)", [
-                me, "sender", "--id", "\(id)", "--target", info["pid"] ?? "0", "--waiter", info["waiter"] ?? "0",
+            senderProcesses.append(try start([
+                "sender", "--id", "\(id)", "--target", info["pid"] ?? "0", "--waiter", info["waiter"] ?? "0",
                 "--workers", info["workers"] ?? "", "--count", "\(share)", "--standard-every", "\(standardEvery)",
                 "--rate", "\(rate)", "--window", "\(window)", threadDirected ? "--thread-directed" : "--no-thread-directed", "--shm", directory + "/shared",
             ]))
@@ -97,12 +98,13 @@ struct Run: ParsableCommand {
         for (i, s) in senderProcesses.enumerated() {
             while true {
                 let step = min(deadline, monotonicNow() + 1_000_000_000)
-                if let line = s.line(startingWith: "MAIN-DONE", deadline: step, scanned: &scans[i]) {
-                    if fields(line)["error"] != "0" { problems.append("\(s.name): \(line)") }
+                if let line = nextLine(of: s, startingWith: "MAIN-DONE", deadline: step, scanned: &scans[i]) {
+                    if fields(line)["error"] != "0" { problems.append("sender \(i): \(line)") }
                     break
                 }
-                if monotonicNow() >= deadline || s.poll() != nil {
-                    problems.append("\(s.name) did not finish its main phase (\(s.status.map { "\($0)" } ?? "hang"))")
+                let ended = s.exitIfEnded()
+                if monotonicNow() >= deadline || ended != nil {
+                    problems.append("sender \(i) did not finish its main phase (\(ended.map { "\($0)" } ?? "hang"))")
                     break
                 }
                 if showProgress, monotonicNow() - lastProgress >= 1_000_000_000 {
@@ -118,30 +120,32 @@ struct Run: ParsableCommand {
         // Handshakes, one sender at a time, after every sender finished its main phase.
         var reports: [StressSenderReport] = []
         for (i, s) in senderProcesses.enumerated() {
-            s.send("go")
-            if let line = s.line(startingWith: "SENDER", deadline: deadline, scanned: &scans[i]), let report = Sender.parseReport(line) {
+            try? s.write(line: "go")
+            if let line = nextLine(of: s, startingWith: "SENDER", deadline: deadline, scanned: &scans[i]),
+               let report = Sender.parseReport(line) {
                 reports.append(report)
             } else {
-                problems.append("\(s.name) sent no report")
+                problems.append("sender \(i) sent no report")
             }
-            let status = s.wait(deadline: min(deadline, monotonicNow() + 10_000_000_000))
-            if status != .exited(0) { problems.append("\(s.name): \(status)") }
+            let status = end(s, deadline: min(deadline, monotonicNow() + 10_000_000_000))
+            if status != .exited(0) { problems.append("sender \(i): \(status)") }
         }
 
-        target.send("finish")
-        let summaryLine = target.line(startingWith: "SUMMARY", deadline: min(deadline, monotonicNow() + 120_000_000_000), scanned: &targetScan)
-        let targetStatus = target.wait(deadline: min(deadline, monotonicNow() + 20_000_000_000))
+        try? target.write(line: "finish")
+        let summaryLine = nextLine(of: target, startingWith: "SUMMARY", deadline: min(deadline, monotonicNow() + 120_000_000_000),
+                                   scanned: &targetScan)
+        let targetStatus = end(target, deadline: min(deadline, monotonicNow() + 20_000_000_000))
         if targetStatus != .exited(0) { problems.append("target: \(targetStatus)") }
         guard let summaryLine else {
             problems.append("target sent no summary")
             return finish(nil, problems: problems, started: started)
         }
         let summary = fields(summaryLine)
-        var counts: [Int32: StressCounts] = [:]
+        var counts: [Int32: SignalCounts] = [:]
         for item in (summary["counts"] ?? "").split(separator: ",") {
             let p = item.split(separator: ":").compactMap { UInt64($0) }
             guard p.count == 5 else { continue }
-            counts[Int32(p[0])] = StressCounts(delivered: p[1], viaWaitThread: p[2], viaHandler: p[3], droppedRecords: p[4])
+            counts[Int32(p[0])] = SignalCounts(delivered: p[1], viaWaitThread: p[2], viaHandler: p[3], droppedRecords: p[4])
         }
         let targetReport = StressTargetReport(
             waitThreadID: Int32(summary["waiter"] ?? "") ?? 0,
@@ -154,6 +158,31 @@ struct Run: ParsableCommand {
             + "\(targetReport.churnThreads) short-lived churn threads"]
         if injectLoseEvery > 0 { extra.append("INJECTED: the target threw away every \(injectLoseEvery)th record") }
         finish(result, problems: problems, started: started, extra: extra)
+    }
+
+    /// Starts one of this program's own commands (`target`, `sender`) as a child process: its standard input a
+    /// pipe for the orchestrator's commands, its standard output read here, its standard error shared.
+    func start(_ arguments: [String]) throws -> SpawnedProcess {
+        try SpawnedProcess(Run.executablePath(), arguments, standardInput: .pipe, signalQueue: nil)
+    }
+
+    /// The next line of `child`'s output from line `scanned` on that starts with `prefix`, or nil when the child
+    /// closed its output or `deadline` (CLOCK_MONOTONIC ns) passed. Moves `scanned` past what it read.
+    func nextLine(of child: SpawnedProcess, startingWith prefix: String, deadline: Int64, scanned: inout Int) -> String? {
+        let left = Duration.nanoseconds(max(deadline - monotonicNow(), 0))
+        guard let found = try? child.awaitLine(from: scanned, timeout: left, what: "starting with \(prefix)",
+                                               where: { $0.hasPrefix(prefix) })
+        else {
+            scanned = child.lines.count
+            return nil
+        }
+        scanned = found.index + 1
+        return found.line
+    }
+
+    /// How `child` ended, waiting until `deadline` (CLOCK_MONOTONIC ns) and killing it then.
+    func end(_ child: SpawnedProcess, deadline: Int64) -> ProcessExit {
+        (try? child.finish(timeout: .nanoseconds(max(deadline - monotonicNow(), 0)))) ?? .signalled(SIGKILL)
     }
 
     func finish(_ result: StressChecker.Result?, problems: [String], started: Int64, extra: [String] = []) {

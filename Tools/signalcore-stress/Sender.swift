@@ -1,5 +1,6 @@
 import ArgumentParser
 import CStressSupport
+import ChildProcessTesting
 import StressChecker
 
 #if canImport(Glibc)

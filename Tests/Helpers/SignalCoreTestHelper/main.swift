@@ -174,9 +174,9 @@ case "bad-input":
     func expect(_ expected: SignalError, _ what: String, _ body: () throws(SignalError) -> Void) {
         do {
             try body()
-            say("FAIL \(what): accepted")
+            check(false, what, detail: "accepted")
         } catch {
-            check(error == expected, "\(what): \(error)")
+            check(error == expected, what, detail: "\(error)")
         }
     }
     let refused: [(Signal, SignalError)] = [

@@ -64,9 +64,10 @@ func scenarioFork() {
     // 4. In the parent, prepareChildProcess refuses and changes nothing.
     do {
         try engine.prepareChildProcess()
-        say("FAIL prepareChildProcess accepted in the parent")
+        check(false, "parent: prepareChildProcess refused", detail: "accepted")
     } catch {
-        check(error == .system(call: "csignal_engine_prepare_child", errno: EINVAL), "parent: prepareChildProcess refused (\(error))")
+        check(error == .system(call: "csignal_engine_prepare_child", errno: EINVAL), "parent: prepareChildProcess refused",
+              detail: "\(error)")
     }
     must { try SignalSender.raise(.sigusr1) }
     check(subscription.next(timeout: .seconds(10)) != nil && engine.isRunning, "parent engine still works after the forks")

@@ -77,7 +77,7 @@ func scenarioStopFlood(minimum: Int, rounds: Int) {
     let recorded = csignal_delivered(rt.rawValue)
     let counted = csv_counting_hits(rt.rawValue)
     say("stop_flood sent=\(sent) recorded=\(recorded) counted=\(counted) eagain=\(eagain) rounds=\(rounds) stopped_mid_flood=\(stoppedWhileSending) ms=\(milliseconds(clock.now - started))")
-    check(sent >= UInt64(minimum), "the sender queued at least \(minimum)")
+    check(sent >= UInt64(minimum), "the sender queued at least the minimum", detail: "\(sent) of \(minimum)")
     check(recorded + counted == sent, "recorded + counted by the restored handler == sent")
     check(stoppedWhileSending == rounds, "every stop happened while the flood was in flight")
 }
@@ -132,10 +132,10 @@ func scenarioWatchChurn(iterations: Int, pauseMicroseconds: Int) {
     let rtReceived = csignal_delivered(rt.rawValue) + csv_counting_hits(rt.rawValue)
     say("churn iterations=\(done) pause_us=\(pauseMicroseconds) ms=\(milliseconds(elapsed)) sigusr2_sent=\(sentStandard.load(ordering: .relaxed)) sigusr2_received=\(standardReceived) sigusr2_recorded=\(csignal_delivered(SIGUSR2)) rt_sent=\(sentRT) rt_received=\(rtReceived) rt_recorded=\(csignal_delivered(rt.rawValue))")
     if pauseMicroseconds > 0 {
-        check(done == iterations, "\(iterations) watch/unwatch pairs done within the time bound")
+        check(done == iterations, "every watch/unwatch pair done within the time bound", detail: "\(done) of \(iterations)")
     } else {
         // Under an unpaced flood the number of pairs in 20 s depends on the machine; what must hold is below.
-        check(done > 0, "\(done) of \(iterations) watch/unwatch pairs done within 20 s of unpaced flood")
+        check(done > 0, "watch/unwatch pairs done within 20 s of unpaced flood", detail: "\(done) of \(iterations)")
     }
     check(standardReceived <= sentStandard.load(ordering: .relaxed) && standardReceived > 0, "SIGUSR2: 0 < received <= sent")
     check(rtReceived == sentRT, "RT: received == sent (queued signals are never lost)")
@@ -165,8 +165,8 @@ func scenarioCycles(cycles: Int) {
     let threadsAfter = csv_count_threads()
     let fdsAfter = csv_count_fds()
     say("cycles=\(cycles) ms=\(milliseconds(elapsed)) us_per_cycle=\(milliseconds(elapsed) * 1000 / Int64(cycles)) threads_before=\(threadsBefore) threads_after=\(threadsAfter) fds_before=\(fdsBefore) fds_after=\(fdsAfter)")
-    check(threadsAfter == threadsBefore, "no thread leaked over \(cycles) cycles")
-    check(fdsAfter == fdsBefore, "no file descriptor leaked over \(cycles) cycles")
+    check(threadsAfter == threadsBefore, "no thread leaked over the cycles", detail: "\(cycles) cycles")
+    check(fdsAfter == fdsBefore, "no file descriptor leaked over the cycles", detail: "\(cycles) cycles")
     check(!engine.isRunning && engine.waitThreadID == nil, "stopped at the end")
 }
 
@@ -208,14 +208,15 @@ func scenarioRingFull(processSignals: Int, threadSignals: Int) {
     let elapsed = clock.now - started
     let c = engine.counts(for: rt)
     say("ring_full capacity=\(capacity) sent=\(total) delivered=\(c.delivered) via_waiter=\(c.viaWaitThread) via_handler=\(c.viaHandler) dropped=\(c.droppedRecords) eagain=\(eagain + UInt64(threadEagain)) ms=\(milliseconds(elapsed))")
-    check(c.delivered == total, "delivered == sent (\(total)) with the ring full")
+    check(c.delivered == total, "delivered == sent with the ring full", detail: "\(c.delivered) of \(total)")
     check(c.viaWaitThread + c.viaHandler == c.delivered, "routes add up")
     check(c.viaHandler >= UInt64(threadSent) && c.viaHandler > 0, "handler-route producers kept recording while full")
     check(c.droppedRecords == c.delivered - UInt64(capacity), "dropped == delivered - capacity")
     let records = engine.drain()
     let sequences = records.map { $0.sequence }
     say("ring_full records=\(records.count) first_sequence=\(sequences.first ?? 0) last_sequence=\(sequences.last ?? 0)")
-    check(records.count == capacity && sequences == (1...UInt64(capacity)).map { $0 }, "the ring holds the first \(capacity) records, in order")
+    check(records.count == capacity && sequences == (1...UInt64(capacity)).map { $0 }, "the ring holds the first records, in order",
+          detail: "capacity \(capacity)")
     must { try SignalSender.queue(rt, to: getpid(), value: 7) }
     waitUntil("one more delivery") { csignal_delivered(rt.rawValue) == total + 1 }
     let again = engine.drain()
@@ -381,9 +382,9 @@ func scenarioSubscriberStress(count: Int) {
     say("subscriber_stress sent=\(sent) delivered=\(c.delivered) via_handler=\(c.viaHandler) blocking_in_order=\(inOrder.load(ordering: .relaxed)) async_seen=\(asyncSeen.load(ordering: .relaxed)) polled=\(polled.load(ordering: .relaxed)) churned=\(churned.load(ordering: .relaxed))")
     check(sent == UInt64(count) && c.delivered == sent, "delivered == sent")
     check(c.viaHandler == 0, "wait-thread route only (every thread blocks the signal)")
-    check(inOrder.load(ordering: .relaxed) == 3, "three blocking subscriptions saw all \(count), in order")
-    check(asyncSeen.load(ordering: .relaxed) == count, "the async sequence saw all \(count)")
-    check(polled.load(ordering: .relaxed) == UInt64(count), "the poller counted all \(count)")
+    check(inOrder.load(ordering: .relaxed) == 3, "three blocking subscriptions saw every delivery, in order")
+    check(asyncSeen.load(ordering: .relaxed) == count, "the async sequence saw every delivery")
+    check(polled.load(ordering: .relaxed) == UInt64(count), "the poller counted every delivery")
     check(auditAllBlocked("stress"), "every thread blocks the watched signal")
     for s in subscriptions { s.cancel() }
     must { try engine.stop() }

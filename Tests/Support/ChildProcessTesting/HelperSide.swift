@@ -21,9 +21,11 @@ public func fail(_ why: String) -> Never {
     exit(1)
 }
 
-/// Reports a check the helper made itself: `PASS <what>` when `condition` holds, `FAIL <what>` otherwise.
-public func check(_ condition: Bool, _ what: String) {
-    say(condition ? "PASS \(what)" : "FAIL \(what)")
+/// Reports a check the helper made itself: `PASS <what>` when `condition` holds, `FAIL <what>` otherwise, followed
+/// by ` -- <detail>` when there is one. The tests name the checks they expect by `what`
+/// (``SpawnedProcess/unmetChecks(_:)``), so `what` stays the same from run to run; what varies goes in `detail`.
+public func check(_ condition: Bool, _ what: String, detail: String = "") {
+    say((condition ? "PASS " : "FAIL ") + what + (detail.isEmpty ? "" : " -- " + detail))
 }
 
 /// Runs `body` and returns its result; a thrown error ends the helper as a failed check named `what` (by default,

@@ -264,6 +264,28 @@ public final class SpawnedProcess {
     public var failures: [String] { lines(startingWith: "FAIL") }
     /// The helper's own passed checks: output lines starting with `PASS`.
     public var passes: [String] { lines(startingWith: "PASS") }
+    /// What became of each check in `expected`, named as the helper's `check` names it, that did not pass: it
+    /// failed (with the helper's detail) or was never reported. Every other failed check is listed too, so an
+    /// empty result means that each expected check passed and none failed.
+    public func unmetChecks(_ expected: [String]) -> [String] {
+        var passed = Set<String>()
+        var failed: [(name: String, line: String)] = []
+        for line in lines {
+            let pass = line.hasPrefix("PASS ")
+            guard pass || line.hasPrefix("FAIL ") else { continue }
+            let rest = line.dropFirst(5)
+            let name = String(rest.firstRange(of: " -- ").map { rest[..<$0.lowerBound] } ?? rest)
+            if pass { passed.insert(name) } else { failed.append((name, line)) }
+        }
+        var unmet: [String] = []
+        for name in expected where !passed.contains(name) {
+            unmet.append(failed.first { $0.name == name }?.line ?? "never reported: \(name)")
+        }
+        let known = Set(expected)
+        unmet += failed.filter { !known.contains($0.name) }.map(\.line)
+        return unmet
+    }
+
     /// Standard output as one text, for failure messages.
     public var transcript: String { lines.joined(separator: "\n") }
 

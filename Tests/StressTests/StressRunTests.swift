@@ -53,8 +53,8 @@ import Glibc
         // Not smaller: the kernel counts the pending signals of the whole user, other test processes included.
         let run = try stress(["--count", "20000", "--senders", "3", "--window", "0", "--sigpending-limit", "1000", "--churn", "0",
                               "--json"], timeout: 90, signalQueue: .exclusive)
-        // This run found the borrow stall fixed in main 825487f (a borrower kept re-poking for 5 s while it was
-        // the only thread that could drain a full queue): before the fix it met its timeout.
+        // A borrower of the wait role must not keep re-poking the wait thread while it is the only thread that
+        // could drain a full queue: this run would then crawl into its timeout.
         #expect(run.status == 0, "\(run.output)")
         #expect(run.json["violations"] == "0")
         #expect(Int(run.json["retries"] ?? "") ?? 0 > 0, "the senders never met EAGAIN: \(run.output)")

@@ -1,4 +1,4 @@
-// Safety scenarios (issue 5), each run in its own process by SignalCoreSafetyTests and scripts/verify.
+// Safety scenarios, each run in its own process by SignalCoreSafetyTests and scripts/verify.
 // Usage: SignalCoreVerifyHelper <scenario> [count arguments]
 #if canImport(Glibc)
 import ChildProcessTesting

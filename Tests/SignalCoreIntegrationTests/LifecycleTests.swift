@@ -13,12 +13,18 @@ func realtime(_ offset: Int) -> CInt { Signal.realtime(offset).rawValue }
 /// SignalShutdownService and SignalReloadService with a real ServiceGroup, driven by real signals sent from
 /// this process to a helper process.
 @Suite struct LifecycleTests {
+    /// Starts the `shutdown` scenario in `mode` and waits until its group runs and it takes signals.
+    func startShutdown(_ mode: String) throws -> SpawnedProcess {
+        let helper = try SpawnedProcess("SignalCoreIntegrationHelper", ["shutdown", mode])
+        try helper.waitForLine(startingWith: "worker running=1")
+        try helper.waitForLine(startingWith: "READY")
+        return helper
+    }
+
     /// One SIGTERM: the group shuts down gracefully, the worker sees it, the service reports the sender, and on
     /// the way out SIGTERM is unwatched and has its default disposition again.
     @Test func sigtermShutsDownGracefully() throws {
-        let helper = try SpawnedProcess("SignalCoreIntegrationHelper", ["shutdown", "graceful"])
-        try helper.waitForLine(startingWith: "worker running=1")
-        try helper.waitForLine(startingWith: "READY")
+        let helper = try startShutdown("graceful")
         try helper.send(SIGTERM)
         let exit = try helper.finish()
         #expect(exit == .exited(0), "\(helper.lines)")
@@ -39,9 +45,7 @@ func realtime(_ offset: Int) -> CInt { Signal.realtime(offset).rawValue }
 
     /// A worker that ignores graceful shutdown: the second signal (SIGINT after SIGTERM) cancels the group.
     @Test func secondSignalEscalatesToCancellation() throws {
-        let helper = try SpawnedProcess("SignalCoreIntegrationHelper", ["shutdown", "escalate"])
-        try helper.waitForLine(startingWith: "worker running=1")
-        try helper.waitForLine(startingWith: "READY")
+        let helper = try startShutdown("escalate")
         try helper.send(SIGTERM)
         try helper.waitForLine(startingWith: "trigger ordinal=1")
         try helper.waitForLine(startingWith: "worker graceful_requested=1")
@@ -62,9 +66,7 @@ func realtime(_ offset: Int) -> CInt { Signal.realtime(offset).rawValue }
     /// Repeated SIGTERMs are each seen and counted (no coalescing: each is sent after the previous one was
     /// reported); with escalation off they do nothing more, and the cancellation signal cancels.
     @Test func repeatedSignalsAreCounted() throws {
-        let helper = try SpawnedProcess("SignalCoreIntegrationHelper", ["shutdown", "count"])
-        try helper.waitForLine(startingWith: "worker running=1")
-        try helper.waitForLine(startingWith: "READY")
+        let helper = try startShutdown("count")
         for ordinal in 1...3 {
             try helper.send(SIGTERM)
             try helper.waitForLine(startingWith: "trigger ordinal=\(ordinal) ")
@@ -87,9 +89,7 @@ func realtime(_ offset: Int) -> CInt { Signal.realtime(offset).rawValue }
     /// Real-time signals, which UnixSignalsSequence does not offer: SIGRTMIN+1 (queued with a value) shuts
     /// down gracefully, SIGRTMIN+2 cancels; the queued values and SI_QUEUE code come through.
     @Test func realtimeSignalsDriveShutdown() throws {
-        let helper = try SpawnedProcess("SignalCoreIntegrationHelper", ["shutdown", "realtime"])
-        try helper.waitForLine(startingWith: "worker running=1")
-        try helper.waitForLine(startingWith: "READY")
+        let helper = try startShutdown("realtime")
         try helper.queue(realtime(1), value: 7)
         try helper.waitForLine(startingWith: "trigger ordinal=1 ")
         try helper.waitForLine(startingWith: "worker graceful_requested=1")

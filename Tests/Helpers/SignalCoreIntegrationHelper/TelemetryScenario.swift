@@ -41,16 +41,7 @@ func telemetryScenario() {
     // Phase 1.
     must("start") { try engine.start(watching: [.sigusr1, .sigusr2, rt]) }
     telemetry.refresh()
-    let unblocked = DispatchSemaphore(value: 0)
-    let thread = HelperThread { me in
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGUSR2)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        unblocked.signal()
-        _ = me.finish.wait(timeout: .now() + 60)
-    }
-    if unblocked.wait(timeout: .now() + 10) == .timedOut { fail("thread did not unblock SIGUSR2") }
+    let thread = HelperThread.unblocking(SIGUSR2)
     say("odd_thread tid=\(thread.tid)")
     must("watch") { try engine.watch([.realtime(1)]) }
     telemetry.refresh()  // sees the new watched set: audits the masks

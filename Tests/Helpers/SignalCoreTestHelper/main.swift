@@ -111,16 +111,7 @@ case "audit":
 case "handler-route":
     must { try engine.start(watching: [.sigusr1]) }
     let subscription = engine.subscribe(to: [.sigusr1])
-    let ready = DispatchSemaphore(value: 0)
-    let thread = HelperThread { me in
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGUSR1)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        ready.signal()
-        _ = me.finish.wait(timeout: .now() + 30)
-    }
-    if ready.wait(timeout: .now() + 10) == .timedOut { fail("thread not ready") }
+    let thread = HelperThread.unblocking(SIGUSR1)
     must { try SignalSender.send(.sigusr1, toThread: thread.tid) }
     let event = subscription.next(timeout: .seconds(10))
     say("event \(describe(event))")
@@ -415,16 +406,7 @@ case "borrow":
     must { try SignalSender.raise(.sighup) }
     check(nextOnMain()?.signal == .sighup, "SIGHUP received after watch during a borrow")
     // 3. A handler-route delivery while A borrows: the poke reaches whoever holds the role.
-    let ready = DispatchSemaphore(value: 0)
-    let unblocked = HelperThread { me in
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGUSR2)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        ready.signal()
-        _ = me.finish.wait(timeout: .now() + 30)
-    }
-    if ready.wait(timeout: .now() + 10) == .timedOut { fail("thread not ready") }
+    let unblocked = HelperThread.unblocking(SIGUSR2)
     must { try SignalSender.send(.sigusr2, toThread: unblocked.tid) }
     let viaHandler = nextOnMain()
     check(viaHandler?.signal == .sigusr2 && viaHandler?.route == .handler, "handler-route delivery handed over")

@@ -105,6 +105,22 @@ public final class HelperThread: @unchecked Sendable {
 
     /// Waits for the thread to end (`pthread_join`).
     public func join() { pthread_join(thread, nil) }
+
+    /// A thread that unblocks `signal`, so that a delivery aimed at it runs the engine's fallback handler there,
+    /// and then waits until ``finish`` is signalled (at most `timeout`). Returns once the signal is unblocked.
+    public static func unblocking(_ signal: CInt, timeout: Duration = .seconds(60)) -> HelperThread {
+        let unblocked = DispatchSemaphore(value: 0)
+        let thread = HelperThread { me in
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, signal)
+            pthread_sigmask(SIG_UNBLOCK, &set, nil)
+            unblocked.signal()
+            _ = me.finish.wait(timeout: .now() + .seconds(Int(timeout.components.seconds)))
+        }
+        if unblocked.wait(timeout: .now() + 10) == .timedOut { fail("thread did not unblock signal \(signal)") }
+        return thread
+    }
 }
 
 /// A plain pthread running `body` until it returns; ``join()`` waits for it. (``HelperThread`` also reports the

@@ -1,58 +1,59 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// The products are the four libraries in Sources/. Everything else is this package's own: the examples
+// (Examples/), the stress tool (Tools/), and the test targets with their support libraries (Tests/Support/) and
+// the helper programs they spawn (Tests/Helpers/). None of those is a product, so none reaches a consumer.
+//
+// What a consumer fetches: SwiftPM fetches every package that the targets of *any* product of a dependency
+// use (not only the products the consumer asks for), unless a trait that is off guards the use. So the
+// integrations' packages are used only under their traits, which are off by default, and the programs, which
+// use swift-argument-parser, are not products. A consumer of `SignalCore` alone fetches nothing else.
 let package = Package(
     name: "SignalCore",
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SignalCore", targets: ["SignalCore"]),
-        // Integrations: each is its own product, so depending on "SignalCore" alone builds none of them.
+        .library(name: "SignalCoreLifecycle", targets: ["SignalCoreLifecycle"]),
         .library(name: "SignalCoreServiceLifecycle", targets: ["SignalCoreServiceLifecycle"]),
         .library(name: "SignalCoreTelemetry", targets: ["SignalCoreTelemetry"]),
-        .library(name: "SignalCoreLifecycle", targets: ["SignalCoreLifecycle"]),
-        .executable(name: "signal-worker", targets: ["signal-worker"]),
     ],
-    // One trait per integration, all enabled by default. A consumer that wants only the core writes
-    // `.package(url: ..., from: ..., traits: [])`: the integration targets then build empty and their packages
-    // are not needed. See docs/readme/integrations.md.
+    // Both off by default. Without its trait an integration library builds without its packages, and its types
+    // are unavailable, with a message that names the trait.
     traits: [
         .trait(
             name: "ServiceLifecycleIntegration",
-            description: "SignalCoreServiceLifecycle: drive a ServiceGroup's shutdown and reload from SignalCore (swift-service-lifecycle)."
+            description: "SignalCoreServiceLifecycle: drive a ServiceGroup's shutdown and reload from SignalCore (swift-service-lifecycle, swift-log)."
         ),
         .trait(
             name: "TelemetryIntegration",
             description: "SignalCoreTelemetry: engine events to swift-log, counters and delivery latency to swift-metrics."
         ),
-        .trait(
-            name: "CommandLineTools",
-            description: "The package's programs (signal-worker, signalcore-stress) parse their flags with swift-argument-parser."
-        ),
-        .default(enabledTraits: ["ServiceLifecycleIntegration", "TelemetryIntegration", "CommandLineTools"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
-        .package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"),
+        // The integrations, each under its trait.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // The programs' command lines.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Tests only: a child started with swift-subprocess begins with a clean signal state.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
+        // MARK: - Libraries
+
         .target(
             name: "CSignalShim",
-            cSettings: [
-                .define("_GNU_SOURCE"),
-            ]
+            cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(
             name: "SignalCore",
-            dependencies: ["CSignalShim"],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            dependencies: ["CSignalShim"]
         ),
-        .executableTarget(
-            name: "SignalCoreTestHelper",
-            dependencies: ["SignalCore", "CSignalShim", "ChildProcessTesting"],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+        .target(
+            name: "SignalCoreLifecycle",
+            dependencies: ["SignalCore", "CSignalShim"]
         ),
         .target(
             name: "SignalCoreServiceLifecycle",
@@ -60,10 +61,8 @@ let package = Package(
                 "SignalCore",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle",
                          condition: .when(traits: ["ServiceLifecycleIntegration"])),
-                .product(name: "Logging", package: "swift-log",
-                         condition: .when(traits: ["ServiceLifecycleIntegration"])),
-            ],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+                .product(name: "Logging", package: "swift-log", condition: .when(traits: ["ServiceLifecycleIntegration"])),
+            ]
         ),
         .target(
             name: "SignalCoreTelemetry",
@@ -71,8 +70,22 @@ let package = Package(
                 "SignalCore",
                 .product(name: "Logging", package: "swift-log", condition: .when(traits: ["TelemetryIntegration"])),
                 .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["TelemetryIntegration"])),
+            ]
+        ),
+
+        // MARK: - Programs and examples
+
+        .executableTarget(
+            name: "signal-worker",
+            dependencies: [
+                "SignalCoreLifecycle",
+                "SignalCore",
+                "CSignalShim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            path: "Examples/signal-worker",
+            // Exports the executable's own symbols so that the thread dump can name its functions (dladdr).
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
         ),
         .executableTarget(
             name: "signalcore-service-example",
@@ -85,7 +98,71 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log", condition: .when(traits: ["ServiceLifecycleIntegration"])),
                 .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["TelemetryIntegration"])),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            path: "Examples/signalcore-service-example"
+        ),
+        .executableTarget(
+            name: "signalcore-stress",
+            dependencies: [
+                "SignalCore",
+                "CStressSupport",
+                "StressChecker",
+                "ChildProcessTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/signalcore-stress"
+        ),
+        .target(
+            name: "StressChecker",
+            dependencies: ["SignalCore"],
+            path: "Tools/StressChecker"
+        ),
+        .target(
+            name: "CStressSupport",
+            path: "Tools/CStressSupport",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+
+        // MARK: - Tests
+
+        // Support: spawning a child process with a clean signal state and reading its `key=value` lines with
+        // deadlines, and the helper's end of that protocol.
+        .target(
+            name: "ChildProcessTesting",
+            dependencies: ["SignalCore", "CSignalShim"],
+            path: "Tests/Support/ChildProcessTesting"
+        ),
+        .target(
+            name: "CSignalVerifySupport",
+            dependencies: ["CSignalShim"],
+            path: "Tests/Support/CSignalVerifySupport",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+
+        // Helpers: each test scenario changes process-wide signal state, so it runs in one of these programs.
+        .executableTarget(
+            name: "SignalCoreTestHelper",
+            dependencies: ["SignalCore", "CSignalShim", "ChildProcessTesting"],
+            path: "Tests/Helpers/SignalCoreTestHelper"
+        ),
+        .executableTarget(
+            name: "SignalCoreVerifyHelper",
+            dependencies: ["SignalCore", "CSignalShim", "CSignalVerifySupport", "ChildProcessTesting"],
+            path: "Tests/Helpers/SignalCoreVerifyHelper"
+        ),
+        .executableTarget(
+            name: "SignalCoreAsyncMainHelper",
+            dependencies: ["SignalCore", "CSignalShim", "CSignalVerifySupport", "ChildProcessTesting"],
+            path: "Tests/Helpers/SignalCoreAsyncMainHelper"
+        ),
+        .executableTarget(
+            name: "SignalCoreSubprocessHelper",
+            dependencies: [
+                "SignalCore",
+                "CSignalVerifySupport",
+                "ChildProcessTesting",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            path: "Tests/Helpers/SignalCoreSubprocessHelper"
         ),
         .executableTarget(
             name: "SignalCoreIntegrationHelper",
@@ -102,114 +179,36 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["TelemetryIntegration"])),
                 .product(name: "MetricsTestKit", package: "swift-metrics", condition: .when(traits: ["TelemetryIntegration"])),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)]
-        ),
-        .testTarget(
-            name: "SignalCoreIntegrationTests",
-            dependencies: ["SignalCore", "SignalCoreIntegrationHelper", "signalcore-service-example", "ChildProcessTesting"],
-            swiftSettings: [.swiftLanguageMode(.v6)]
-        ),
-        .testTarget(
-            name: "SignalCoreTests",
-            dependencies: ["SignalCore", "SignalCoreTestHelper", "ChildProcessTesting"],
-            swiftSettings: [.swiftLanguageMode(.v6)]
-        ),
-        // Lifecycle patterns (graceful shutdown, reload, stats, thread dump) and the signal-worker daemon.
-        .target(
-            name: "SignalCoreLifecycle",
-            dependencies: ["SignalCore", "CSignalShim"],
-            swiftSettings: [.swiftLanguageMode(.v6)]
-        ),
-        .executableTarget(
-            name: "signal-worker",
-            dependencies: [
-                "SignalCoreLifecycle",
-                "SignalCore",
-                "CSignalShim",
-                .product(name: "ArgumentParser", package: "swift-argument-parser",
-                         condition: .when(traits: ["CommandLineTools"])),
-            ],
-            swiftSettings: [.swiftLanguageMode(.v6)],
-            // Exports the executable's own symbols so that the thread dump can name its functions (dladdr).
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
+            path: "Tests/Helpers/SignalCoreIntegrationHelper"
         ),
         .executableTarget(
             name: "LifecycleTestHelper",
             dependencies: ["SignalCoreLifecycle", "SignalCore", "CSignalShim", "ChildProcessTesting"],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            path: "Tests/Helpers/LifecycleTestHelper"
+        ),
+
+        .testTarget(
+            name: "SignalCoreTests",
+            dependencies: ["SignalCore", "SignalCoreTestHelper", "ChildProcessTesting"]
+        ),
+        .testTarget(
+            name: "SignalCoreSafetyTests",
+            dependencies: [
+                "SignalCore", "SignalCoreVerifyHelper", "SignalCoreAsyncMainHelper", "SignalCoreSubprocessHelper",
+                "ChildProcessTesting",
+            ]
         ),
         .testTarget(
             name: "LifecycleTests",
-            dependencies: ["SignalCoreLifecycle", "signal-worker", "LifecycleTestHelper", "ChildProcessTesting"],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            dependencies: ["SignalCoreLifecycle", "signal-worker", "LifecycleTestHelper", "ChildProcessTesting"]
+        ),
+        .testTarget(
+            name: "SignalCoreIntegrationTests",
+            dependencies: ["SignalCore", "SignalCoreIntegrationHelper", "signalcore-service-example", "ChildProcessTesting"]
+        ),
+        .testTarget(
+            name: "StressTests",
+            dependencies: ["StressChecker", "SignalCore", "signalcore-stress", "ChildProcessTesting"]
         ),
     ]
-)
-
-// MARK: - Stress tool (issue 4): `signalcore-stress` and the checker it uses.
-package.products.append(.executable(name: "signalcore-stress", targets: ["SignalCoreStress"]))
-package.targets.append(contentsOf: [
-    .target(name: "CStressSupport", cSettings: [.define("_GNU_SOURCE")]),
-    .target(name: "StressChecker", swiftSettings: [.swiftLanguageMode(.v6)]),
-    .executableTarget(
-        name: "SignalCoreStress",
-        dependencies: [
-            "SignalCore", "CStressSupport", "StressChecker",
-            .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CommandLineTools"])),
-        ],
-        swiftSettings: [.swiftLanguageMode(.v6)]
-    ),
-    .testTarget(
-        name: "StressTests",
-        dependencies: ["StressChecker", "SignalCoreStress", "ChildProcessTesting"],
-        swiftSettings: [.swiftLanguageMode(.v6)]
-    ),
-])
-
-// MARK: - Safety verification (issue 5): scenarios in helper processes, their tests, and swift-subprocess for
-// the spawn check only (a test-only dependency: nothing in SignalCore uses it).
-package.dependencies.append(
-    .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2")
-)
-package.targets.append(contentsOf: [
-    .target(
-        name: "CSignalVerifySupport",
-        dependencies: ["CSignalShim"],
-        cSettings: [.define("_GNU_SOURCE")]
-    ),
-    .executableTarget(
-        name: "SignalCoreVerifyHelper",
-        dependencies: ["SignalCore", "CSignalShim", "CSignalVerifySupport", "ChildProcessTesting"],
-        swiftSettings: [.swiftLanguageMode(.v6)]
-    ),
-    .executableTarget(
-        name: "SignalCoreAsyncMainHelper",
-        dependencies: ["SignalCore", "CSignalShim", "CSignalVerifySupport", "ChildProcessTesting"],
-        swiftSettings: [.swiftLanguageMode(.v6)]
-    ),
-    .executableTarget(
-        name: "SignalCoreSubprocessHelper",
-        dependencies: [
-            "SignalCore", "CSignalVerifySupport", "ChildProcessTesting",
-            .product(name: "Subprocess", package: "swift-subprocess"),
-        ],
-        swiftSettings: [.swiftLanguageMode(.v6)]
-    ),
-    .testTarget(
-        name: "SignalCoreSafetyTests",
-        dependencies: ["SignalCore", "SignalCoreVerifyHelper", "SignalCoreAsyncMainHelper", "SignalCoreSubprocessHelper",
-                       "ChildProcessTesting"],
-        swiftSettings: [.swiftLanguageMode(.v6)]
-    ),
-])
-
-// MARK: - Test support shared by the test targets and their helper executables (not a product): spawning a
-// helper with a clean signal state and reading its `key=value` lines with deadlines, and the helper's end of that
-// protocol (`say`, `fail`, `HelperThread`).
-package.targets.append(
-    .target(
-        name: "ChildProcessTesting",
-        dependencies: ["SignalCore", "CSignalShim"],
-        swiftSettings: [.swiftLanguageMode(.v6)]
-    )
 )

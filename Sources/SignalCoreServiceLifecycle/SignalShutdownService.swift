@@ -228,4 +228,9 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
         }
     }
 }
+#else
+/// Built without the `ServiceLifecycleIntegration` trait (so without swift-service-lifecycle): unavailable.
+/// Enable the trait where you depend on SignalCore: `.package(url: "…/SignalCore", from: "…", traits: ["ServiceLifecycleIntegration"])`.
+@available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+public final class SignalShutdownService {}
 #endif

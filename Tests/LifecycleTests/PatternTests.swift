@@ -1,3 +1,4 @@
+import ChildProcessTesting
 import Foundation
 import Testing
 
@@ -9,14 +10,14 @@ import Glibc
 
 /// The library patterns, each scenario in a LifecycleTestHelper process (signal state is process-global).
 @Suite struct PatternTests {
-    func helper(_ arguments: String...) throws -> ChildProcess {
-        try ChildProcess(ChildProcess.helper, arguments)
+    func helper(_ arguments: String...) throws -> SpawnedProcess {
+        try SpawnedProcess("LifecycleTestHelper", arguments, standardError: .separate)
     }
 
     @Test func burstOfSighupsDuringOneReloadLeadsToExactlyOneMoreReload() throws {
         let child = try helper("reload-coalesce", "5")
         let exit = try child.finish()
-        #expect(exit == .exited(0), "\(child.stdoutLines)")
+        #expect(exit == .exited(0), "\(child.lines)")
         #expect(child.failures.isEmpty, "\(child.failures)")
         let v = child.values(in: .stdout)
         #expect(v["during_reload_requests"] == "6")  // 1 that started the reload + a burst of 5 while it ran
@@ -33,7 +34,7 @@ import Glibc
     @Test func missingMalformedAndInvalidFilesKeepTheOldConfigWithAReason() throws {
         let child = try helper("reload-outcomes")
         #expect(try child.finish() == .exited(0))
-        let lines = child.stdoutLines
+        let lines = child.lines
         func line(_ label: String) -> String { lines.first { $0.hasPrefix(label + ":") } ?? "" }
         #expect(line("missing").contains("generation=1 value=7"))
         #expect(line("missing").contains("open: No such file or directory (errno: 2)"))
@@ -46,16 +47,16 @@ import Glibc
         #expect(child.values(in: .stdout)["rejected"] == "4")
     }
 
-    @Test(arguments: [("reraise", ChildProcess.Exit.signalled(SIGTERM)), ("code", .exited(128 + SIGTERM))])
-    func shutdownStateFlipsWakesWaitersAndExitsAsConfigured(mode: String, expected: ChildProcess.Exit) throws {
+    @Test(arguments: [("reraise", ProcessExit.signalled(SIGTERM)), ("code", .exited(128 + SIGTERM))])
+    func shutdownStateFlipsWakesWaitersAndExitsAsConfigured(mode: String, expected: ProcessExit) throws {
         let child = try helper("shutdown-state", mode)
         try child.waitForLine(containing: "READY", in: .stdout)
         #expect(kill(child.pid, SIGTERM) == 0)
         let exit = try child.finish()
-        #expect(exit == expected, "\(child.stdoutLines)")
+        #expect(exit == expected, "\(child.lines)")
         #expect(child.failures.isEmpty, "\(child.failures)")
-        let before = child.stdoutLines.first { $0.hasPrefix("before") } ?? ""
-        let after = child.stdoutLines.first { $0.hasPrefix("after") } ?? ""
+        let before = child.lines.first { $0.hasPrefix("before") } ?? ""
+        let after = child.lines.first { $0.hasPrefix("after") } ?? ""
         #expect(before.contains("is_shutting_down=false phase=running"))
         #expect(after.contains("is_shutting_down=true phase=draining signal=SIGTERM cancelled=false"))
         let ns = Double(child.values(in: .stdout)["check_ns"] ?? "") ?? .infinity
@@ -69,9 +70,9 @@ import Glibc
         try child.waitForLine(containing: "READY", in: .stdout)
         #expect(kill(child.pid, SIGTERM) == 0)
         let exit = try child.finish()
-        #expect(exit == .signalled(SIGTERM), "\(child.stdoutLines)")
+        #expect(exit == .signalled(SIGTERM), "\(child.lines)")
         #expect(child.failures.isEmpty, "\(child.failures)")
-        let lines = child.stdoutLines
+        let lines = child.lines
         #expect(lines.contains { $0.hasPrefix("transition draining(Optional(SIGTERM)") })
         #expect(lines.contains { $0.hasPrefix("transition deadlinePassed") })
         #expect(lines.contains("cancel handler ran phase=cancelled"))
@@ -87,19 +88,19 @@ import Glibc
         try child.waitForLine(containing: "transition duplicateIgnored(SIGTERM, senderPID: \(getpid()))", in: .stdout)
         try child.killCommand("TERM")  // another sender: a real second request
         let exit = try child.finish()
-        #expect(exit == .signalled(SIGTERM), "\(child.stdoutLines)")
-        #expect(child.stdoutLines.contains("transition immediateExit(SIGTERM)"))
+        #expect(exit == .signalled(SIGTERM), "\(child.lines)")
+        #expect(child.lines.contains("transition immediateExit(SIGTERM)"))
         #expect(child.failures.isEmpty, "\(child.failures)")
     }
 
     @Test func dumpCapturesEveryThreadAndNamesTheOnesItCannotInterrupt() throws {
         let child = try helper("dump")
-        #expect(try child.finish() == .exited(0), "\(child.stdoutLines)")
+        #expect(try child.finish() == .exited(0), "\(child.lines)")
         #expect(child.failures.isEmpty, "\(child.failures)")
         let v = child.values(in: .stdout)
         #expect(v["threads_in_dump"] == v["threads_now"])
         #expect(v["second_dump"] == "ok")
-        let threads = child.stdoutLines.filter { $0.hasPrefix("thread tid=") }
+        let threads = child.lines.filter { $0.hasPrefix("thread tid=") }
         func status(_ name: String) -> String? {
             threads.first { $0.contains("name=\(name) ") }?.components(separatedBy: "status=").last
         }
@@ -111,8 +112,8 @@ import Glibc
         #expect(status("rtmax-blocker")?.hasPrefix("not interruptible") == true)
         #expect(status("signalcore")?.hasPrefix("not interruptible") == true)
         #expect(threads.first { $0.contains("status=captured (dumping thread)") } != nil)
-        #expect(child.stdoutLines.contains { $0.contains("rtmax-blocker") && $0.contains("in system call 0 (read)") })
-        print(child.stdoutLines.filter { $0.hasPrefix("capture_us") || $0.hasPrefix("threads_in_dump") }.joined(separator: "\n"))
+        #expect(child.lines.contains { $0.contains("rtmax-blocker") && $0.contains("in system call 0 (read)") })
+        print(child.lines.filter { $0.hasPrefix("capture_us") || $0.hasPrefix("threads_in_dump") }.joined(separator: "\n"))
     }
 
     @Test func statsLineIsOneJSONObjectAndEscapesStrings() throws {

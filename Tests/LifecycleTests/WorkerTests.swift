@@ -1,3 +1,4 @@
+import ChildProcessTesting
 import Foundation
 import Testing
 
@@ -21,10 +22,10 @@ import Glibc
 
     /// Common checks after a graceful stop: every job that started was done exactly once, processing/ is
     /// empty, and every job is either done or waiting.
-    func checkGracefulStop(_ worker: ChildProcess, _ spool: TemporarySpool, total: Int) {
-        let started = jobIDs(worker.stderrLines, "job started")
-        let done = jobIDs(worker.stderrLines, "job done")
-        #expect(!started.isEmpty, "no job started: \(worker.stderrLines)")
+    func checkGracefulStop(_ worker: SpawnedProcess, _ spool: TemporarySpool, total: Int) {
+        let started = jobIDs(worker.errorLines, "job started")
+        let done = jobIDs(worker.errorLines, "job done")
+        #expect(!started.isEmpty, "no job started: \(worker.errorLines)")
         #expect(Set(started) == Set(done), "started \(started) but done \(done)")
         #expect(done.count == Set(done).count, "a job was done twice: \(done)")
         #expect(spool.files("processing").isEmpty, "left in processing/: \(spool.files("processing"))")
@@ -36,15 +37,15 @@ import Glibc
     @Test func sigtermFromKillCommandMidJobFinishesTheJobAndDiesBySigterm() throws {
         let spool = try TemporarySpool()
         try spool.writeConfig(concurrency: 2)
-        let worker = try ChildProcess(ChildProcess.worker, [
+        let worker = try startWorker([
             "--spool", spool.path, "--generate", "8", "--job-delay-ms", "1500", "--exit-mode", "reraise",
         ])
-        try worker.waitForLine(containing: "job started")
+        try worker.waitForLine(containing: "job started", in: .stderr)
         #expect(spool.files("processing").count >= 1)
         try worker.killCommand("TERM")
         let exit = try worker.finish()
-        #expect(exit == .signalled(SIGTERM), "\(worker.stderrLines)")
-        #expect(worker.stderrLines.contains { $0.contains("shutdown requested by SIGTERM") })
+        #expect(exit == .signalled(SIGTERM), "\(worker.errorLines)")
+        #expect(worker.errorLines.contains { $0.contains("shutdown requested by SIGTERM") })
         checkGracefulStop(worker, spool, total: 8)
         #expect(spool.ids("incoming").count >= 4)  // 2 workers, 1.5 s jobs: the stop came long before the end
     }
@@ -52,13 +53,13 @@ import Glibc
     @Test func sigtermWithExitModeCodeExits143() throws {
         let spool = try TemporarySpool()
         try spool.writeConfig(concurrency: 3)
-        let worker = try ChildProcess(ChildProcess.worker, [
+        let worker = try startWorker([
             "--spool", spool.path, "--generate", "9", "--job-delay-ms", "1000", "--exit-mode", "code",
         ])
-        try worker.waitForLine(containing: "job started")
+        try worker.waitForLine(containing: "job started", in: .stderr)
         #expect(kill(worker.pid, SIGTERM) == 0)
         let exit = try worker.finish()
-        #expect(exit == .exited(128 + SIGTERM), "\(worker.stderrLines)")
+        #expect(exit == .exited(128 + SIGTERM), "\(worker.errorLines)")
         checkGracefulStop(worker, spool, total: 9)
     }
 
@@ -66,24 +67,24 @@ import Glibc
         // timeout(1) stands in for Kubernetes: SIGTERM after 2 s, SIGKILL 30 s later if still running.
         let spool = try TemporarySpool()
         try spool.writeConfig(concurrency: 2)
-        let command = "exec timeout --preserve-status -s TERM -k 30 2 '\(ChildProcess.worker)' --spool '\(spool.path)' "
+        let command = "exec timeout --preserve-status -s TERM -k 30 2 '\(SpawnedProcess.builtProduct("signal-worker"))' --spool '\(spool.path)' "
             + "--generate 6 --job-delay-ms 1500 --keep-running"
-        let shell = try ChildProcess.shell(command)
+        let shell = try startShell(command)
         let exit = try shell.finish()
         // --preserve-status: timeout reports its child's status, 128 + 15 for a death by SIGTERM.
-        #expect(exit == .exited(128 + SIGTERM), "\(shell.stderrLines)")
-        #expect(shell.stderrLines.contains { $0.contains("shutdown requested by SIGTERM") })
-        #expect(!shell.stderrLines.contains { $0.contains("deadline") && $0.contains("passed") })
+        #expect(exit == .exited(128 + SIGTERM), "\(shell.errorLines)")
+        #expect(shell.errorLines.contains { $0.contains("shutdown requested by SIGTERM") })
+        #expect(!shell.errorLines.contains { $0.contains("deadline") && $0.contains("passed") })
         // timeout sends SIGTERM to the worker and then to its process group: one request, not two.
-        #expect(!shell.stderrLines.contains { $0.contains("exiting now") }, "\(shell.stderrLines)")
+        #expect(!shell.errorLines.contains { $0.contains("exiting now") }, "\(shell.errorLines)")
         checkGracefulStop(shell, spool, total: 6)
     }
 
     @Test func sighupGoodThenBadConfigAndStatsCountersMatch() throws {
         let spool = try TemporarySpool()
         try spool.writeConfig(name: "first", concurrency: 2, jobDelayMs: 20)
-        let worker = try ChildProcess(ChildProcess.worker, ["--spool", spool.path, "--generate", "4000"])
-        try worker.waitForLine(containing: "ready pid=")
+        let worker = try startWorker(["--spool", spool.path, "--generate", "4000"])
+        try worker.waitForLine(containing: "ready pid=", in: .stderr)
         try worker.killCommand("USR1")
         var line = try worker.waitForLine(containing: "jobs_done", in: .stdout).line
         var s = try stats(line)
@@ -95,7 +96,7 @@ import Glibc
         // A good config: generation 2, the new name and concurrency.
         try spool.writeConfig(name: "second", concurrency: 3, jobDelayMs: 20)
         try worker.killCommand("HUP")
-        try worker.waitForLine(containing: "config reloaded: generation 2")
+        try worker.waitForLine(containing: "config reloaded: generation 2", in: .stderr)
         try worker.killCommand("USR1")
         line = try worker.waitForLine(containing: "jobs_done", in: .stdout, from: 1).line
         s = try stats(line)
@@ -109,21 +110,21 @@ import Glibc
         // A bad config: refused with a reason, generation stays 2, the worker keeps working.
         try "{\"name\": \"third\", \"concurrency\": ".write(toFile: spool.config, atomically: true, encoding: .utf8)
         try worker.killCommand("HUP")
-        let refused = try worker.waitForLine(containing: "config reload refused").line
+        let refused = try worker.waitForLine(containing: "config reload refused", in: .stderr).line
         #expect(refused.contains(spool.config))
         // Out of range: refused by validation.
         try spool.writeConfig(name: "fourth", concurrency: 500)
         try worker.killCommand("HUP")
-        let invalid = try worker.waitForLine(containing: "concurrency must be in 1...64, not 500").line
+        let invalid = try worker.waitForLine(containing: "concurrency must be in 1...64, not 500", in: .stderr).line
         #expect(invalid.contains("config reload refused"))
         // Missing file.
         try FileManager.default.removeItem(atPath: spool.config)
         try worker.killCommand("HUP")
-        try worker.waitForLine(containing: "No such file or directory")
+        try worker.waitForLine(containing: "No such file or directory", in: .stderr)
 
-        let doneLines = worker.stderrLines.filter { $0.contains("job done") }.count
-        try worker.waitForLine(containing: "job done", from: worker.stderrLines.count)  // still working
-        #expect(worker.stderrLines.filter { $0.contains("job done") }.count > doneLines)
+        let doneLines = worker.errorLines.filter { $0.contains("job done") }.count
+        try worker.waitForLine(containing: "job done", in: .stderr, from: worker.errorLines.count)  // still working
+        #expect(worker.errorLines.filter { $0.contains("job done") }.count > doneLines)
         try worker.killCommand("USR1")
         line = try worker.waitForLine(containing: "jobs_done", in: .stdout, from: 2).line
         s = try stats(line)
@@ -135,7 +136,7 @@ import Glibc
         #expect(received(s, "SIGTERM") == 0)
         #expect((s["jobs_done"] as? Int ?? 0) > doneBefore)
         #expect(s["dropped_records"] as? Int == 0)
-        #expect(worker.stdoutLines.count == 3)  // exactly one line per SIGUSR1
+        #expect(worker.lines.count == 3)  // exactly one line per SIGUSR1
 
         #expect(kill(worker.pid, SIGTERM) == 0)
         #expect(try worker.finish() == .signalled(SIGTERM))
@@ -145,14 +146,14 @@ import Glibc
     @Test func sigusr2DumpListsEveryThread() throws {
         let spool = try TemporarySpool()
         try spool.writeConfig(concurrency: 3, jobDelayMs: 5)
-        let worker = try ChildProcess(ChildProcess.worker, ["--spool", spool.path, "--keep-running"])
-        try worker.waitForLine(containing: "ready pid=")
+        let worker = try startWorker(["--spool", spool.path, "--keep-running"])
+        try worker.waitForLine(containing: "ready pid=", in: .stderr)
         let before = threadIDs(of: worker.pid)
         try worker.killCommand("USR2")
-        let header = try worker.waitForLine(containing: "=== thread dump of pid \(worker.pid)")
-        let end = try worker.waitForLine(containing: "=== end of thread dump", from: header.index)
+        let header = try worker.waitForLine(containing: "=== thread dump of pid \(worker.pid)", in: .stderr)
+        let end = try worker.waitForLine(containing: "=== end of thread dump", in: .stderr, from: header.index)
         let after = threadIDs(of: worker.pid)
-        let dump = Array(worker.stderrLines[header.index...end.index])
+        let dump = Array(worker.errorLines[header.index...end.index])
         print(dump.joined(separator: "\n"))
 
         let threadLines = dump.filter { $0.hasPrefix("--- thread ") }
@@ -198,18 +199,18 @@ import Glibc
     @Test func secondSigintExitsAtOnce() throws {
         let spool = try TemporarySpool()
         try spool.writeConfig(concurrency: 1)
-        let worker = try ChildProcess(ChildProcess.worker, ["--spool", spool.path, "--generate", "2", "--job-delay-ms", "60000"])
-        let started = try worker.waitForLine(containing: "job started").line
+        let worker = try startWorker(["--spool", spool.path, "--generate", "2", "--job-delay-ms", "60000"])
+        let started = try worker.waitForLine(containing: "job started", in: .stderr).line
         try worker.killCommand("INT")
-        try worker.waitForLine(containing: "shutdown requested by SIGINT")
+        try worker.waitForLine(containing: "shutdown requested by SIGINT", in: .stderr)
         let clock = ContinuousClock()
         let t0 = clock.now
         try worker.killCommand("INT")
         let exit = try worker.finish(timeout: .seconds(20))
         let took = clock.now - t0
-        #expect(exit == .signalled(SIGINT), "\(worker.stderrLines)")
+        #expect(exit == .signalled(SIGINT), "\(worker.errorLines)")
         #expect(took < .seconds(10), "took \(took)")  // the job had 60 s of work left
-        #expect(worker.stderrLines.contains { $0.contains("SIGINT during shutdown: exiting now") })
+        #expect(worker.errorLines.contains { $0.contains("SIGINT during shutdown: exiting now") })
         // The job in hand was abandoned as it was: it stays in processing/ for the next start.
         let id = try #require(jobIDs([started], "job started").first)
         #expect(spool.ids("processing") == [id])
@@ -219,15 +220,15 @@ import Glibc
     @Test func deadlineCancelsTheJobInHandAndPutsItBack() throws {
         let spool = try TemporarySpool()
         try spool.writeConfig(concurrency: 1)
-        let worker = try ChildProcess(ChildProcess.worker, [
+        let worker = try startWorker([
             "--spool", spool.path, "--generate", "2", "--job-delay-ms", "60000", "--deadline", "0.5",
         ])
-        try worker.waitForLine(containing: "job started")
+        try worker.waitForLine(containing: "job started", in: .stderr)
         #expect(kill(worker.pid, SIGTERM) == 0)
         let exit = try worker.finish(timeout: .seconds(30))
-        #expect(exit == .signalled(SIGTERM), "\(worker.stderrLines)")
-        #expect(worker.stderrLines.contains { $0.contains("deadline") && $0.contains("passed") })
-        #expect(worker.stderrLines.contains { $0.contains("job cancelled job-000001") })
+        #expect(exit == .signalled(SIGTERM), "\(worker.errorLines)")
+        #expect(worker.errorLines.contains { $0.contains("deadline") && $0.contains("passed") })
+        #expect(worker.errorLines.contains { $0.contains("job cancelled job-000001") })
         #expect(spool.files("processing").isEmpty)
         #expect(spool.ids("incoming") == ["job-000001", "job-000002"])
     }
@@ -235,24 +236,24 @@ import Glibc
     @Test func sigkillMidJobThenRestartDoesTheJobAgainAndLosesNothing() throws {
         let spool = try TemporarySpool()
         try spool.writeConfig(concurrency: 1)
-        let first = try ChildProcess(ChildProcess.worker, ["--spool", spool.path, "--generate", "5", "--job-delay-ms", "60000"])
-        let started = try first.waitForLine(containing: "job started").line
+        let first = try startWorker(["--spool", spool.path, "--generate", "5", "--job-delay-ms", "60000"])
+        let started = try first.waitForLine(containing: "job started", in: .stderr).line
         let interrupted = try #require(jobIDs([started], "job started").first)
         try first.killCommand("KILL")
         #expect(try first.finish() == .signalled(SIGKILL))
         #expect(spool.ids("processing") == [interrupted])
 
-        let second = try ChildProcess(ChildProcess.worker, ["--spool", spool.path, "--job-delay-ms", "5"])
+        let second = try startWorker(["--spool", spool.path, "--job-delay-ms", "5"])
         let exit = try second.finish()
-        #expect(exit == .exited(0), "\(second.stderrLines)")
-        #expect(second.stderrLines.contains { $0.contains("recovered 1 interrupted job(s) from processing/: \(interrupted)") })
-        let done = jobIDs(second.stderrLines, "job done")
+        #expect(exit == .exited(0), "\(second.errorLines)")
+        #expect(second.errorLines.contains { $0.contains("recovered 1 interrupted job(s) from processing/: \(interrupted)") })
+        let done = jobIDs(second.errorLines, "job done")
         #expect(done.contains(interrupted))
         #expect(done.count == Set(done).count)
         #expect(Set(done) == Set((1...5).map { String(format: "job-%06d", $0) }))
         #expect(spool.ids("done").count == 5)
         #expect(spool.files("processing").isEmpty && spool.files("incoming").isEmpty)
-        #expect(second.stderrLines.contains { $0.contains("all jobs done: jobs_done=5") })
+        #expect(second.errorLines.contains { $0.contains("all jobs done: jobs_done=5") })
     }
 
     @Test func recoveryDoesNotRedoAJobWhoseResultWasAlreadyWritten() throws {
@@ -266,26 +267,26 @@ import Glibc
         try "{\"id\":\"job-000001\"}".write(toFile: spool.path + "/done/job-000001.result", atomically: true, encoding: .utf8)
         try "{}".write(toFile: spool.path + "/processing/job-000002.job", atomically: true, encoding: .utf8)
         try "partial".write(toFile: spool.path + "/done/job-000002.result.tmp", atomically: true, encoding: .utf8)
-        let worker = try ChildProcess(ChildProcess.worker, ["--spool", spool.path])
-        #expect(try worker.finish() == .exited(0), "\(worker.stderrLines)")
-        #expect(worker.stderrLines.contains { $0.contains("removed 1 finished job(s) from processing/: job-000001") })
-        #expect(worker.stderrLines.contains { $0.contains("recovered 1 interrupted job(s) from processing/: job-000002") })
-        #expect(jobIDs(worker.stderrLines, "job done") == ["job-000002"])
+        let worker = try startWorker(["--spool", spool.path])
+        #expect(try worker.finish() == .exited(0), "\(worker.errorLines)")
+        #expect(worker.errorLines.contains { $0.contains("removed 1 finished job(s) from processing/: job-000001") })
+        #expect(worker.errorLines.contains { $0.contains("recovered 1 interrupted job(s) from processing/: job-000002") })
+        #expect(jobIDs(worker.errorLines, "job done") == ["job-000002"])
         #expect(spool.files("done") == ["job-000001.result", "job-000002.result"])
         #expect(try String(contentsOfFile: spool.path + "/done/job-000001.result", encoding: .utf8) == "{\"id\":\"job-000001\"}")
         #expect(spool.files("processing").isEmpty)
     }
 
     @Test func noArgumentsRunsTheDemoToCompletion() throws {
-        let worker = try ChildProcess(ChildProcess.worker, [])
+        let worker = try startWorker([])
         let exit = try worker.finish(timeout: .seconds(120))
-        #expect(exit == .exited(0), "\(worker.stderrLines)")
-        let values = worker.values()
+        #expect(exit == .exited(0), "\(worker.errorLines)")
+        let values = worker.values(in: .stderr)
         let root = try #require(values["spool"])
         defer { try? FileManager.default.removeItem(atPath: root) }
         #expect(root.contains("signal-worker."))
-        #expect(worker.stderrLines.contains { $0.contains("wrote the default config to \(root)/config.json") })
-        #expect(worker.stderrLines.contains { $0.contains("all jobs done: jobs_done=300") })
+        #expect(worker.errorLines.contains { $0.contains("wrote the default config to \(root)/config.json") })
+        #expect(worker.errorLines.contains { $0.contains("all jobs done: jobs_done=300") })
         let done = try FileManager.default.contentsOfDirectory(atPath: root + "/done")
         #expect(done.filter { $0.hasSuffix(".result") }.count == 300)
         let config = try String(contentsOfFile: root + "/config.json", encoding: .utf8)
@@ -293,44 +294,44 @@ import Glibc
     }
 
     @Test func badArgumentsGiveOneLineErrors() throws {
-        let missing = try ChildProcess(ChildProcess.worker, ["--spool", "/nonexistent/lifecycle-spool"])
+        let missing = try startWorker(["--spool", "/nonexistent/lifecycle-spool"])
         #expect(try missing.finish() == .exited(66))
-        #expect(missing.stderrLines == ["signal-worker: error: spool directory /nonexistent/lifecycle-spool does not exist (create it, or pass --create-spool)"])
+        #expect(missing.errorLines == ["signal-worker: error: spool directory /nonexistent/lifecycle-spool does not exist (create it, or pass --create-spool)"])
 
         let spool = try TemporarySpool()
         try "{ not json".write(toFile: spool.config, atomically: true, encoding: .utf8)
-        let bad = try ChildProcess(ChildProcess.worker, ["--spool", spool.path])
+        let bad = try startWorker(["--spool", spool.path])
         #expect(try bad.finish() == .exited(78))
-        #expect(bad.stderrLines.count == 1)
-        #expect(bad.stderrLines.first?.hasPrefix("signal-worker: error: cannot use config: \(spool.config) is not a valid configuration") == true)
+        #expect(bad.errorLines.count == 1)
+        #expect(bad.errorLines.first?.hasPrefix("signal-worker: error: cannot use config: \(spool.config) is not a valid configuration") == true)
 
-        let unreadable = try ChildProcess(ChildProcess.worker, ["--spool", spool.path, "--config", spool.path])
+        let unreadable = try startWorker(["--spool", spool.path, "--config", spool.path])
         #expect(try unreadable.finish() == .exited(78))
-        #expect(unreadable.stderrLines.count == 1)
-        #expect(unreadable.stderrLines.first?.contains("cannot use config: cannot read \(spool.path): read:") == true)
+        #expect(unreadable.errorLines.count == 1)
+        #expect(unreadable.errorLines.first?.contains("cannot use config: cannot read \(spool.path): read:") == true)
 
-        let workers = try ChildProcess(ChildProcess.worker, ["--spool", spool.path, "--workers", "0"])
+        let workers = try startWorker(["--spool", spool.path, "--workers", "0"])
         #expect(try workers.finish() == .exited(64))
-        #expect(workers.stderrLines == ["signal-worker: error: --workers must be in 1...64, not 0"])
+        #expect(workers.errorLines == ["signal-worker: error: --workers must be in 1...64, not 0"])
 
-        let parse = try ChildProcess(ChildProcess.worker, ["--workers", "many"])
+        let parse = try startWorker(["--workers", "many"])
         #expect(try parse.finish() == .exited(64))
-        #expect(parse.stderrLines == ["signal-worker: error: The value 'many' is invalid for '--workers <n>' (see --help)"])
-        let unknown = try ChildProcess(ChildProcess.worker, ["--bogus"])
+        #expect(parse.errorLines == ["signal-worker: error: The value 'many' is invalid for '--workers <n>' (see --help)"])
+        let unknown = try startWorker(["--bogus"])
         #expect(try unknown.finish() == .exited(64))
-        #expect(unknown.stderrLines == ["signal-worker: error: Unknown option '--bogus' (see --help)"])
+        #expect(unknown.errorLines == ["signal-worker: error: Unknown option '--bogus' (see --help)"])
 
         // A --config that does not exist yet is written with the defaults, and the worker runs with it.
         let fresh = spool.path + "/fresh.json"
-        let ok = try ChildProcess(ChildProcess.worker, ["--spool", spool.path, "--config", fresh, "--generate", "3", "--job-delay-ms", "1"])
-        #expect(try ok.finish() == .exited(0), "\(ok.stderrLines)")
+        let ok = try startWorker(["--spool", spool.path, "--config", fresh, "--generate", "3", "--job-delay-ms", "1"])
+        #expect(try ok.finish() == .exited(0), "\(ok.errorLines)")
         let written = try String(contentsOfFile: fresh, encoding: .utf8)
         #expect(written.contains("\"job_delay_ms\": 50"))
-        #expect(ok.stderrLines.contains { $0.contains("all jobs done: jobs_done=3") })
+        #expect(ok.errorLines.contains { $0.contains("all jobs done: jobs_done=3") })
 
-        let help = try ChildProcess(ChildProcess.worker, ["--help"])
+        let help = try startWorker(["--help"])
         #expect(try help.finish() == .exited(0))
-        let text = help.stdoutLines.joined(separator: "\n")
+        let text = help.lines.joined(separator: "\n")
         for flag in ["--spool", "--config", "--generate", "--workers", "--job-delay-ms", "--deadline", "--exit-mode", "--keep-running", "SIGUSR2"] {
             #expect(text.contains(flag), "--help lacks \(flag)")
         }

@@ -9,10 +9,10 @@ import Glibc
 /// The example service as a user would run it: it ticks, reloads on SIGHUP, and exits 0 on SIGTERM.
 @Suite struct ExampleTests {
     @Test func reloadsAndShutsDown() throws {
-        let example = try IntegrationProcess([], program: "signalcore-service-example")
-        try example.waitForLine("tick 1 ")
+        let example = try SpawnedProcess("signalcore-service-example")
+        try example.waitForLine(startingWith: "tick 1 ")
         try example.send(SIGHUP)
-        let reloaded = fields(try example.waitForLine("reloaded generation=1 "))
+        let reloaded = fields(try example.waitForLine(startingWith: "reloaded generation=1 "))
         #expect(reloaded["from_pid"] == "\(getpid())")
         try example.send(SIGTERM)
         let exit = try example.finish()
@@ -22,10 +22,10 @@ import Glibc
     }
 
     @Test func refusesArguments() throws {
-        let example = try IntegrationProcess(["--bogus"], program: "signalcore-service-example", captureStandardError: true)
+        let example = try SpawnedProcess("signalcore-service-example", ["--bogus"], standardError: .mergedWithOutput)
         #expect(try example.finish() == .exited(64))
         #expect(example.lines == ["error: unknown argument '--bogus' (signalcore-service-example takes none; see --help)"])
-        let help = try IntegrationProcess(["--help"], program: "signalcore-service-example")
+        let help = try SpawnedProcess("signalcore-service-example", ["--help"])
         #expect(try help.finish() == .exited(0))
         #expect(help.lines.first?.hasPrefix("usage: signalcore-service-example") == true)
     }

@@ -14,15 +14,15 @@ import Glibc
     /// every one in order, the observer's counter is exact, and every event was either timed or counted as
     /// lost by the observer's own subscription.
     @Test func burstIsCountedExactlyWhileObserved() throws {
-        let helper = try IntegrationProcess(["telemetry-burst", "2000", "with"])
+        let helper = try SpawnedProcess("SignalCoreIntegrationHelper", ["telemetry-burst", "2000", "with"])
         let exit = try helper.finish(timeout: .seconds(120))
         #expect(exit == .exited(0), "\(helper.lines)")
         #expect(helper.failures.isEmpty)
-        let burst = fields(helper.lines("burst").first ?? "")
+        let burst = fields(helper.lines(startingWith: "burst").first ?? "")
         #expect(burst["received"] == "2000")
         #expect(burst["delivered"] == "2000")
         #expect(burst["in_order"] == "1")
-        let observer = fields(helper.lines("observer").first ?? "")
+        let observer = fields(helper.lines(startingWith: "observer").first ?? "")
         #expect(observer["counted"] == "2000")
         let timed = Int(observer["timed"] ?? "") ?? -1
         let lost = Int(observer["lost"] ?? "") ?? -1
@@ -31,12 +31,12 @@ import Glibc
     }
 
     @Test func logsAndMetricsMatchTheEngine() throws {
-        let helper = try IntegrationProcess(["telemetry"])
-        let odd = fields(try helper.waitForLine("odd_thread"))["tid"]
-        try helper.waitForLine("READY")
+        let helper = try SpawnedProcess("SignalCoreIntegrationHelper", ["telemetry"])
+        let odd = fields(try helper.waitForLine(startingWith: "odd_thread"))["tid"]
+        try helper.waitForLine(startingWith: "READY")
         for k in 1...3 {
             try helper.send(SIGUSR1)
-            try helper.waitForLine("usr1 delivered=\(k)")
+            try helper.waitForLine(startingWith: "usr1 delivered=\(k)")
         }
         let rt = Signal.realtime(0).rawValue
         for value in 1...4 { try helper.queue(rt, value: CInt(value)) }
@@ -46,7 +46,7 @@ import Glibc
 
         // Metrics: exact delivery counts per signal and route, dropped records, one latency per delivery handed
         // to subscribers (phase 2 is manual delivery: no events).
-        let metrics = Dictionary(uniqueKeysWithValues: helper.lines("metric").map(fields).map { ($0["signal"] ?? "", $0) })
+        let metrics = Dictionary(uniqueKeysWithValues: helper.lines(startingWith: "metric").map(fields).map { ($0["signal"] ?? "", $0) })
         let usr1 = metrics["\(SIGUSR1)"] ?? [:]
         let usr2 = metrics["\(SIGUSR2)"] ?? [:]
         let rtmin = metrics["\(rt)"] ?? [:]
@@ -71,7 +71,7 @@ import Glibc
         #expect(helper.lines.contains("engine rt_delivered=9 rt_dropped=3"))
 
         // Logs: two starts and two stops, the handler route, the dropped records and the audit finding.
-        let logs = helper.lines("log ")
+        let logs = helper.lines(startingWith: "log ")
         #expect(logs.filter { $0.contains("message=\"signal engine started\"") }.count == 2)
         #expect(logs.filter { $0.contains("message=\"signal engine stopped\"") }.count == 2)
         let handler = logs.filter { $0.contains("fallback handler route") }

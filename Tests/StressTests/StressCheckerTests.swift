@@ -1,3 +1,4 @@
+import SignalCore
 import StressChecker
 import Testing
 
@@ -12,7 +13,7 @@ private let worker: Int32 = 101
     struct Run {
         var records: [StressRecord] = []
         var senders: [StressSenderReport] = []
-        var counts: [Int32: StressCounts] = [:]
+        var counts: [Int32: SignalCounts] = [:]
 
         init() {
             var sequence: UInt64 = 0
@@ -52,7 +53,7 @@ private let worker: Int32 = 101
             for signal: Int32 in [10, 12, rt, rt + 1, rt + 2] {
                 let mine = records.filter { $0.signal == signal }
                 let viaHandler = UInt64(mine.filter { $0.threadID == worker }.count)
-                counts[signal] = StressCounts(delivered: UInt64(mine.count), viaWaitThread: UInt64(mine.count) - viaHandler,
+                counts[signal] = SignalCounts(delivered: UInt64(mine.count), viaWaitThread: UInt64(mine.count) - viaHandler,
                                               viaHandler: viaHandler, droppedRecords: 0)
             }
         }

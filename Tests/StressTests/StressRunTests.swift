@@ -1,5 +1,3 @@
-// Needs the tool's command line (swift-argument-parser, the CommandLineTools trait, on by default).
-#if CommandLineTools
 import ChildProcessTesting
 import Testing
 
@@ -19,10 +17,9 @@ import Glibc
     /// Runs the stress tool built beside this test bundle; kills it after `timeout` seconds (ChildProcessTesting
     /// spawns it with an empty signal mask and default dispositions and reads its output).
     func stress(_ arguments: [String], timeout: Double = 120, signalQueue: SignalQueueAccess = .shared) throws -> Outcome {
-        let tool = SpawnedProcess.builtProduct("signalcore-stress")
-        let run = try SpawnedProcess(executable: tool, arguments: arguments + ["--timeout", "\(Int(timeout - 10))"],
+        let run = try SpawnedProcess("signalcore-stress", arguments + ["--timeout", "\(Int(timeout - 10))"],
                                      signalQueue: signalQueue)
-        let exit = try run.finish(within: .seconds(timeout))
+        let exit = try run.finish(timeout: .seconds(timeout))
         let text = run.lines.map { $0 + "\n" }.joined()
         var json: [String: String] = [:]
         if let line = run.lines.last(where: { $0.hasPrefix("{") }) {
@@ -56,8 +53,8 @@ import Glibc
         // Not smaller: the kernel counts the pending signals of the whole user, other test processes included.
         let run = try stress(["--count", "20000", "--senders", "3", "--window", "0", "--sigpending-limit", "1000", "--churn", "0",
                               "--json"], timeout: 90, signalQueue: .exclusive)
-        // This run found the borrow stall fixed in main 825487f (a borrower kept re-poking for 5 s while it was
-        // the only thread that could drain a full queue): before the fix it met its timeout.
+        // A borrower of the wait role must not keep re-poking the wait thread while it is the only thread that
+        // could drain a full queue: this run would then crawl into its timeout.
         #expect(run.status == 0, "\(run.output)")
         #expect(run.json["violations"] == "0")
         #expect(Int(run.json["retries"] ?? "") ?? 0 > 0, "the senders never met EAGAIN: \(run.output)")
@@ -77,4 +74,3 @@ import Glibc
 extension Substring {
     func replacingQuotes() -> String { String(filter { $0 != "\"" && $0 != "}" && $0 != "{" }) }
 }
-#endif

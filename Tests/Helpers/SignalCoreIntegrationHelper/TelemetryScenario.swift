@@ -1,0 +1,171 @@
+#if ServiceLifecycleIntegration && TelemetryIntegration
+import ChildProcessTesting
+import Dispatch
+import InMemoryLogging
+import Logging
+import Metrics
+import MetricsTestKit
+import SignalCore
+import SignalCoreTelemetry
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `telemetry`: a SignalTelemetry observer with a capturing log handler and TestMetrics, through two engine
+/// runs:
+/// 1. automatic delivery, watching SIGUSR1, SIGUSR2, SIGRTMIN: the parent sends SIGUSR1 three times and
+///    queues SIGRTMIN four times; a thread that unblocked SIGUSR2 gets one SIGUSR2 (handler route) and is
+///    found by the mask audit (run when the engine starts watching SIGRTMIN+1 as well);
+/// 2. manual delivery with a ring of 2: five SIGRTMIN to ourselves, three of them dropped.
+/// Then it prints what the log handler and the metrics factory captured.
+func telemetryScenario() {
+    let engine = SignalEngine.shared
+    let logs = InMemoryLogHandler()
+    let logger = Logger(label: "telemetry", factory: { _ in logs })
+    let metrics = TestMetrics()
+    let rt = Signal.realtime(0)
+    let telemetry = SignalTelemetry(
+        configuration: .init(signals: [.sigusr1, .sigusr2, rt], pollInterval: .milliseconds(50)),
+        logger: logger, metricsFactory: metrics)
+    let observer = Task { await telemetry.run() }
+
+    func deliveries(_ signal: Signal, _ route: String) -> Int64 {
+        metrics.counters(label: "signalcore_deliveries_total", dimensions: [("signal", "\(signal)"), ("route", route)])
+            .reduce(0) { $0 + $1.totalValue }
+    }
+    func latencies(_ signal: Signal) -> [Int64] {
+        metrics.timers(label: "signalcore_delivery_latency", dimensions: [("signal", "\(signal)")]).flatMap(\.values)
+    }
+
+    // Phase 1.
+    must("start") { try engine.start(watching: [.sigusr1, .sigusr2, rt]) }
+    telemetry.refresh()
+    let thread = HelperThread.unblocking(SIGUSR2)
+    say("odd_thread tid=\(thread.tid)")
+    must("watch") { try engine.watch([.realtime(1)]) }
+    telemetry.refresh()  // sees the new watched set: audits the masks
+
+    // The observer's events subscription must exist before the first delivery it is to time.
+    waitUntil("the observer's subscription") { engine.subscriptionCount >= 1 }
+    say("READY pid=\(getpid())")
+    for k in 1...3 {
+        waitUntil("SIGUSR1 #\(k)") { engine.counts(for: .sigusr1).delivered >= UInt64(k) }
+        say("usr1 delivered=\(k)")
+    }
+    waitUntil("four SIGRTMIN") { engine.counts(for: rt).delivered >= 4 }
+    say("rt delivered=4")
+    must("tgkill") { try SignalSender.send(.sigusr2, toThread: thread.tid) }
+    waitUntil("SIGUSR2 by the handler") { engine.counts(for: .sigusr2).viaHandler >= 1 }
+    // The periodic refresh of run(), not ours, must bring the counters up to date.
+    waitUntil("periodic refresh") {
+        deliveries(.sigusr1, "wait_thread") == 3 && deliveries(rt, "wait_thread") == 4
+            && deliveries(.sigusr2, "handler") == 1
+    }
+    waitUntil("latency of eight deliveries") {
+        latencies(.sigusr1).count == 3 && latencies(rt).count == 4 && latencies(.sigusr2).count == 1
+    }
+    thread.finish.signal()
+    thread.join()
+    must("stop 1") { try engine.stop() }
+    telemetry.refresh()
+
+    // Phase 2: nobody drains a manual ring of two.
+    must("start 2") { try engine.start(watching: [rt], configuration: .init(ringCapacity: 2, delivery: .manual)) }
+    telemetry.refresh()
+    for value in 1...5 { must("queue") { try SignalSender.queue(rt, to: getpid(), value: CInt(value)) } }
+    waitUntil("five more SIGRTMIN") { engine.counts(for: rt).delivered >= 9 }
+    telemetry.refresh()
+    must("stop 2") { try engine.stop() }
+    telemetry.refresh()
+    observer.cancel()
+    runAsync { await observer.value }
+
+    // What was captured.
+    for signal in [Signal.sigusr1, .sigusr2, rt] {
+        let dropped = metrics.counters(label: "signalcore_dropped_records_total", dimensions: [("signal", "\(signal)")])
+            .reduce(0) { $0 + $1.totalValue }
+        let lat = latencies(signal)
+        say("metric signal=\(signal.rawValue) wait_thread=\(deliveries(signal, "wait_thread")) handler=\(deliveries(signal, "handler")) dropped=\(dropped) latency_count=\(lat.count) latency_max_ns=\(lat.max() ?? -1) latency_min_ns=\(lat.min() ?? -1)")
+    }
+    let running = (try? metrics.expectGauge("signalcore_engine_running").values) ?? []
+    say("gauge engine_running_last=\(Int(running.last ?? -1)) engine_running_max=\(Int(running.max() ?? -1))")
+    for entry in logs.entries {
+        let metadata = entry.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            .joined(separator: " ")
+        say("log level=\(entry.level) message=\"\(entry.message)\" \(metadata)")
+    }
+    let counts = engine.counts(for: rt)
+    say("engine rt_delivered=\(counts.delivered) rt_dropped=\(counts.droppedRecords)")
+}
+#endif
+
+#if ServiceLifecycleIntegration && TelemetryIntegration
+/// `telemetry-burst N with|poll|without`: a thread queues N SIGRTMIN to this process as fast as the kernel takes
+/// them (retrying EAGAIN); an application subscriber consumes every event. With `with`, a SignalTelemetry
+/// observer (latency on, 10 ms polls) runs too; with `poll`, one that only polls the counters. Reports the time until the application saw the last event, and
+/// what the observer counted and timed.
+func telemetryBurstScenario(count: Int, mode: String) {
+    let observe = mode != "without"
+    let engine = SignalEngine.shared
+    let rt = Signal.realtime(0)
+    let metrics = TestMetrics()
+    let telemetry = SignalTelemetry(
+        configuration: .init(signals: [rt], pollInterval: .milliseconds(10), measureLatency: mode == "with"),
+        logger: Logger(label: "burst", factory: { _ in SwiftLogNoOpLogHandler() }), metricsFactory: metrics)
+    must("start") { try engine.start(watching: [rt], configuration: .init(ringCapacity: 65536)) }
+    let observer = observe ? Task { await telemetry.run() } : nil
+    let application = engine.subscribe(to: [rt], bufferingLimit: count + 16)
+    waitUntil("the observer's subscription") { engine.subscriptionCount >= (mode == "with" ? 2 : 1) }
+    let before = engine.counts(for: rt).delivered
+    let clock = ContinuousClock()
+    let start = clock.now
+    let sender = HelperThread { _ in
+        let pid = getpid()
+        let deadline = ContinuousClock.now + .seconds(60)
+        var value: CInt = 1
+        while value <= CInt(count) {
+            var sv = sigval()
+            sv.sival_int = value
+            if sigqueue(pid, rt.rawValue, sv) == 0 {
+                value += 1
+            } else if errno == EAGAIN, ContinuousClock.now < deadline {
+                sched_yield()
+            } else {
+                fail("sigqueue: errno \(errno)")
+            }
+        }
+    }
+    var received = 0
+    var inOrder = true
+    while received < count {
+        guard let event = application.next(timeout: .seconds(30)) else { fail("application saw \(received) of \(count)") }
+        received += 1
+        if event.value != CInt(received) { inOrder = false }
+    }
+    let elapsed = clock.now - start
+    sender.join()
+    let delivered = engine.counts(for: rt).delivered - before
+    if let observer {
+        waitUntil("observer counted the burst") {
+            metrics.counters(label: "signalcore_deliveries_total").reduce(0) { $0 + $1.totalValue } >= Int64(delivered)
+        }
+        let timed = { metrics.timers(label: "signalcore_delivery_latency").flatMap(\.values) }
+        let lost = { metrics.counters(label: "signalcore_telemetry_dropped_events_total").reduce(0) { $0 + $1.totalValue } }
+        if mode == "with" {
+            waitUntil("observer timed or lost every event") { Int64(timed().count) + lost() >= Int64(delivered) }
+        }
+        observer.cancel()
+        runAsync { await observer.value }
+        let latencies = timed().sorted()
+        func percentile(_ p: Double) -> Int64 {
+            latencies.isEmpty ? -1 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+        }
+        say("observer counted=\(metrics.counters(label: "signalcore_deliveries_total").reduce(0) { $0 + $1.totalValue }) timed=\(latencies.count) lost=\(lost()) p50_ns=\(percentile(0.5)) p99_ns=\(percentile(0.99)) max_ns=\(latencies.last ?? -1)")
+    }
+    let ns = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+    say("burst count=\(count) received=\(received) delivered=\(delivered) in_order=\(inOrder ? 1 : 0) elapsed_ns=\(ns) per_second=\(Int64(Double(count) / (Double(ns) / 1e9)))")
+    application.cancel()
+    must("stop") { try engine.stop() }
+}
+#endif

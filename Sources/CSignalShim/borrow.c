@@ -16,10 +16,29 @@ enum { LEASE_NS = 1000000 };
 
 static _Thread_local pid_t cached_tid = 0;
 static _Thread_local sigset_t saved_mask;
+/// The engine run for which this thread has a doorbell timer (0: none).
+static _Thread_local uint32_t bell_run = 0;
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
 static pid_t self_tid(void) {
     if (cached_tid == 0) cached_tid = (pid_t)syscall(SYS_gettid);
     return cached_tid;
+}
+
+/// A borrower thread exits: its doorbell timer goes with it.
+static void borrower_exits(void *tid) { csignal_bell_retire((pid_t)(intptr_t)tid); }
+static void make_exit_key(void) { pthread_key_create(&exit_key, borrower_exits); }
+
+/// A holder must be reachable by a doorbell that never fails: a timer of its own (send.c).
+static bool has_bell(pid_t self) {
+    uint32_t run = atomic_load_explicit(&csignal_run_id, memory_order_acquire);
+    if (bell_run == run) return true;
+    if (csignal_bell_register(self) != 0) return false;
+    pthread_once(&exit_key_once, make_exit_key);
+    pthread_setspecific(exit_key, (void *)(intptr_t)self);
+    bell_run = run;
+    return true;
 }
 
 static void block_internal(void) {
@@ -43,9 +62,11 @@ int csignal_borrow_begin(int64_t timeout_ns) {
     if (!csignal_engine_running()) return ESRCH;
     if (csignal_role_tid != 0) return EDEADLK;  // this thread holds the role already
     pid_t self = self_tid();
+    if (!has_bell(self)) return EBUSY;
     int64_t deadline = csignal_now_ns() + timeout_ns;
     block_internal();
     uint64_t word = csignal_role_load();
+    CSIGNAL_INJECT("borrow.before-resume");
     // Back within our own lease: the role is still ours and the wait thread never stirred.
     if (csignal_role_phase(word) == CSIGNAL_ROLE_LAZY && csignal_role_borrower(word) == self &&
         !csignal_role_reclaiming(word) && csignal_role_move(word, CSIGNAL_ROLE_LENT, self)) {

@@ -19,8 +19,8 @@
 // │                                                                                                            │
 // │ HANDLER CONTEXT: the code in this file runs between two arbitrary instructions of the interrupted thread.  │
 // │ It MAY: use lock-free atomics, read/write errno (saved and restored), call clock_gettime, getpid,          │
-// │   memcpy/memset, sigaddset/sigdelset/sigismember/sigemptyset, write, abort, and the raw gettid,            │
-// │   rt_tgsigqueueinfo, futex(FUTEX_WAKE) and process_vm_readv system calls (syscall).                        │
+// │   memcpy/memset, sigaddset/sigdelset/sigismember/sigemptyset, write, abort, and the raw gettid, tgkill,   │
+// │   timer_settime, futex(FUTEX_WAKE) and process_vm_readv system calls (syscall).                            │
 // │ It MUST NEVER: allocate (malloc, Swift objects), take a lock (pthread_mutex, Swift Mutex, stdio's locks),   │
 // │   call printf or any stdio, call into Swift, wait for another thread, or loop without a bound.            │
 // │ scripts/audit-handler checks the compiled code against this list.                                          │

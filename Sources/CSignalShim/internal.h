@@ -67,11 +67,20 @@ void csignal_futex_wake(_Atomic uint32_t *word);
 
 /// getpid() cached at start (getpid is safe too; this saves the call). Set by engine.c.
 extern _Atomic pid_t csignal_own_pid;
-/// Rings thread `tid` with the internal signal: rt_tgsigqueueinfo with si_code SI_USER. A doorbell carries no
-/// request: whoever receives it looks at shared state. SI_USER from our own process makes the kernel deliver it
-/// even when RLIMIT_SIGPENDING is used up (it then drops only the siginfo), so a doorbell never fails with
-/// EAGAIN. Returns 0 or errno (ESRCH: the thread is gone). ASYNC-SIGNAL-SAFE.
+/// Rings thread `tid` with the internal signal. A doorbell carries no request: whoever receives it looks at
+/// shared state. For a thread with a doorbell timer (the wait thread, borrowers) it arms the timer and never
+/// fails; for another thread it is a tgkill, which fails with EAGAIN when the user's queued signals reached
+/// RLIMIT_SIGPENDING. Returns 0 or errno (ESRCH: the thread is gone). ASYNC-SIGNAL-SAFE.
 int csignal_doorbell(pid_t tid);
+/// csignal_doorbell, retried while the kernel answers EAGAIN, until `deadline_ns` (CLOCK_MONOTONIC). NOT SAFE.
+int csignal_ring_patiently(pid_t tid, int64_t deadline_ns);
+/// Gives thread `tid` a doorbell timer. Returns 0 or errno. NOT SAFE: ordinary threads.
+int csignal_bell_register(pid_t tid);
+/// Thread `tid` exits: its timer goes (deleted once no handler can be using it). NOT SAFE.
+void csignal_bell_retire(pid_t tid);
+/// Stop: deletes every doorbell timer. After fork: forgets them (the child has none).
+void csignal_bells_clear(void);
+void csignal_bells_forget(void);
 /// Records the internal signal chosen at start (engine.c). The value stays after stop, for late doorbells.
 void csignal_set_internal_signo(int signo);
 
@@ -186,6 +195,8 @@ void csignal_call_pump(void);
 /// In a forked child: forgets the wait thread. ASYNC-SIGNAL-SAFE.
 void csignal_waiter_forget(void);
 extern _Atomic bool csignal_running;
+/// +1 at every start: a borrower's doorbell timer belongs to one run of the engine.
+extern _Atomic uint32_t csignal_run_id;
 
 // --- masks.c -------------------------------------------------------------------------------------------------
 

@@ -232,10 +232,10 @@ void csignal_masks_spread(uint64_t block, uint64_t unknown_release, int64_t time
             if (!readable) continue;  // exited meanwhile
             outstanding *rung = find_waiting(tid);
             if (rung == NULL) {
-                int ring = csignal_doorbell(tid);
+                int ring = csignal_ring_patiently(tid, deadline);
                 if (ring == ESRCH) continue;
                 if (ring != 0) {
-                    *status = (csignal_status){.code = CSIGNAL_E_SYSTEM, .err = ring, .call = "rt_tgsigqueueinfo"};
+                    *status = (csignal_status){.code = CSIGNAL_E_SYSTEM, .err = ring, .call = "tgkill"};
                     break;
                 }
                 result.signalled++;
@@ -309,3 +309,12 @@ void csignal_masks_reset(void) {
 
 csignal_spread_result *csignal_masks_last_result(void) { return &last_result; }
 csignal_spread_result csignal_last_spread(void) { return last_result; }
+
+#ifdef CSIGNAL_TESTING
+/// Publishes a request the way csignal_masks_spread does, without ringing anyone.
+void csignal_test_masks_request(uint64_t block, uint64_t unknown_release) {
+    atomic_store_explicit(&wanted, block, memory_order_release);
+    atomic_store_explicit(&release, unknown_release, memory_order_release);
+    atomic_fetch_add_explicit(&generation, 1, memory_order_acq_rel);
+}
+#endif

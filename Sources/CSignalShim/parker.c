@@ -150,7 +150,7 @@ pid_t csignal_parker_adopt(int64_t timeout_ns) {
     atomic_store_explicit(&requested_mask, mask, memory_order_release);
     atomic_store_explicit(&requested_tid, main_tid, memory_order_release);
     int64_t deadline = csignal_now_ns() + timeout_ns;
-    if (csignal_doorbell(main_tid) == 0) {
+    if (csignal_ring_patiently(main_tid, deadline) == 0) {
         for (;;) {
             if (csignal_parker_tid() != 0) break;
             int64_t left = deadline - csignal_now_ns();

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 _Atomic bool csignal_running = false;
+_Atomic uint32_t csignal_run_id = 0;
 
 static pthread_t waiter_thread;
 // Stop: setup moves 0 -> 1 (requested); the wait thread, at HOME, moves 1 -> 2 (exiting) and leaves; setup
@@ -98,6 +99,8 @@ static void *waiter_main(void *unused) {
     pthread_setname_np(pthread_self(), "signalcore");
     csignal_role_tid = (pid_t)syscall(SYS_gettid);
     set_own_mask();
+    // Without a doorbell timer (the kernel refused one) doorbells fall back to tgkill.
+    csignal_bell_register(csignal_role_tid);
     atomic_store_explicit(&csignal_waiter_tid_value, csignal_role_tid, memory_order_release);
     atomic_store_explicit(&waiter_started, 1, memory_order_release);
     csignal_futex_wake(&waiter_started);
@@ -171,6 +174,7 @@ int csignal_waiter_start(const csignal_start_options *options, const char **call
     atomic_store(&waiter_exited, 0);
     atomic_store(&requested_generation, 0);
     atomic_store(&applied_generation, 0);
+    atomic_fetch_add(&csignal_run_id, 1);
 
     // Created with every signal blocked, so that nothing runs on it before it sets its own mask.
     sigset_t all, old;
@@ -231,6 +235,7 @@ int csignal_waiter_stop(int64_t timeout_ns) {
         // It took the request just now and is leaving: the join below is short.
     }
     pthread_join(waiter_thread, NULL);
+    csignal_bells_clear();
     if (lease_timer_created) {
         timer_delete(lease_timer);
         lease_timer_created = false;
@@ -240,6 +245,7 @@ int csignal_waiter_stop(int64_t timeout_ns) {
 
 /// ASYNC-SIGNAL-SAFE: atomic stores only.
 void csignal_waiter_forget(void) {
+    csignal_bells_forget();
     atomic_store_explicit(&csignal_waiter_tid_value, 0, memory_order_relaxed);
     atomic_store_explicit(&csignal_running, false, memory_order_release);
 }

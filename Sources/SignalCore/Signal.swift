@@ -9,8 +9,8 @@ import Musl
 /// A signal number, with the names Linux gives them.
 ///
 /// `Signal` is a plain wrapper over the C number: any number can be represented, and the places that act on a
-/// signal (``SignalEngine/start(watching:configuration:)``, ``SignalDispositions``, ``SignalSender``) validate it
-/// and throw a ``SignalError`` naming what is wrong.
+/// signal (``SignalEngine/events(for:buffering:)`` and the other subscribing calls, ``SignalDispositions``,
+/// ``SignalSender``) validate it and throw a ``SignalError`` naming what is wrong.
 public struct Signal: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The C signal number.
     public let rawValue: CInt
@@ -91,8 +91,13 @@ public struct Signal: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
     public static var realtimeMinimum: Signal { Signal(csignal_rtmin()) }
     /// SIGRTMAX as the running C library defines it (64 on Linux).
     public static var realtimeMaximum: Signal { Signal(csignal_rtmax()) }
-    /// The real-time signal SignalCore uses internally (SIGRTMAX): it cannot be watched or changed.
-    public static var engineInternal: Signal { Signal(csignal_internal_signo()) }
+    /// The real-time signal the engine took for itself when it started (SIGRTMAX, or the highest free one below
+    /// it when SIGRTMAX was taken), or nil before the engine's first start. It cannot be watched while the
+    /// engine runs.
+    public static var engineInternal: Signal? {
+        let number = csignal_internal_signo()
+        return number > 0 ? Signal(number) : nil
+    }
 
     /// The real-time signal SIGRTMIN + `offset`. Not validated: an offset past SIGRTMAX gives a number that the
     /// engine refuses with ``SignalError/outOfRange(_:)``.
@@ -103,13 +108,16 @@ public struct Signal: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
     /// Whether this is a real-time signal (SIGRTMIN...SIGRTMAX).
     public var isRealtime: Bool { rawValue >= csignal_rtmin() && rawValue <= csignal_rtmax() }
 
-    /// "SIGTERM", "SIGRTMIN+3", or "SIG42" for numbers without a name.
+    /// "SIGTERM"; real-time signals as `kill -l` names them: "SIGRTMIN", "SIGRTMIN+3" in the lower half,
+    /// "SIGRTMAX-2", "SIGRTMAX" in the upper half; "SIG42" for numbers without a name.
     public var description: String {
         if rawValue >= 1, rawValue < Signal.standardNames.count { return "SIG" + Signal.standardNames[Int(rawValue)] }
-        let rtmin = csignal_rtmin()
+        let rtmin = csignal_rtmin(), rtmax = csignal_rtmax()
+        guard rawValue >= rtmin, rawValue <= rtmax else { return "SIG\(rawValue)" }
         if rawValue == rtmin { return "SIGRTMIN" }
-        if rawValue > rtmin, rawValue <= csignal_rtmax() { return "SIGRTMIN+\(rawValue - rtmin)" }
-        return "SIG\(rawValue)"
+        if rawValue == rtmax { return "SIGRTMAX" }
+        if rawValue - rtmin <= (rtmax - rtmin) / 2 { return "SIGRTMIN+\(rawValue - rtmin)" }
+        return "SIGRTMAX-\(rtmax - rawValue)"
     }
 
     /// Names without the "SIG" prefix, indexed by number (Linux, x86_64 and arm64).
@@ -148,10 +156,13 @@ public struct Signal: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
 
     /// Checks that the engine may watch this signal; throws the case that says why not.
     public func validateWatchable() throws(SignalError) {
-        try validateCatchable()
-        switch rawValue {
-        case SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS: throw .synchronous(self)
-        default: break
+        switch csignal_watch_refusal(rawValue) {
+        case 0: return
+        case CInt(CSIGNAL_REFUSE_RANGE): throw .outOfRange(rawValue)
+        case CInt(CSIGNAL_REFUSE_UNCATCHABLE): throw .uncatchable(self)
+        case CInt(CSIGNAL_REFUSE_SYNCHRONOUS): throw .synchronous(self)
+        case CInt(CSIGNAL_REFUSE_LIBC): throw .reservedByLibc(self)
+        default: throw .engineInternal(self)
         }
     }
 
@@ -160,7 +171,7 @@ public struct Signal: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
         try validateNumber()
         if rawValue == SIGKILL || rawValue == SIGSTOP { throw .uncatchable(self) }
         if rawValue >= 32, rawValue < csignal_rtmin() { throw .reservedByLibc(self) }
-        if rawValue == csignal_internal_signo() { throw .engineInternal(self) }
+        if csignal_engine_running(), rawValue == csignal_internal_signo() { throw .engineInternal(self) }
     }
 
     /// 1...SIGRTMAX.

@@ -6,28 +6,11 @@ import Glibc
 import Musl
 #endif
 
-/// What the kernel does with a signal that is not blocked.
-public enum SignalDisposition: Sendable, Hashable {
-    /// The default action (terminate, core, stop, continue or ignore, depending on the signal).
-    case `default`
-    /// Discarded on delivery.
-    case ignore
-    /// A handler runs (SignalCore's fallback handler, or someone else's).
-    case handler
-}
-
-/// A disposition saved by ``SignalDispositions``, to put back with ``SignalDispositions/restore(_:)``.
-public struct SavedDisposition: @unchecked Sendable {
-    // @unchecked: `sigaction` holds a C function pointer and flags; it is a plain value.
-    /// The signal whose disposition was saved.
-    public let signal: Signal
-    let action: sigaction
-}
-
 /// Ignore a signal, give it its default action, or put back what it had. Refuses signals the engine watches:
-/// their disposition belongs to the engine until they are unwatched.
+/// their disposition belongs to the engine until they are unwatched. The check and the change happen under the
+/// engine's setup lock, so a concurrent watch cannot slip in between.
 public enum SignalDispositions {
-    /// The current disposition of `signal`.
+    /// The current disposition of `signal`. The corresponding C function is `sigaction`.
     public static func current(_ signal: Signal) throws(SignalError) -> SignalDisposition {
         try signal.validateNumber()
         let value = csignal_disposition(signal.rawValue)
@@ -40,6 +23,7 @@ public enum SignalDispositions {
     }
 
     /// Ignores `signal` (SIG_IGN) and returns what it had. Ignoring also discards a pending delivery.
+    /// The corresponding C function is `sigaction`.
     @discardableResult
     public static func ignore(_ signal: Signal) throws(SignalError) -> SavedDisposition {
         try signal.validateWatchable()
@@ -47,6 +31,7 @@ public enum SignalDispositions {
     }
 
     /// Gives `signal` its default action (SIG_DFL) and returns what it had.
+    /// The corresponding C function is `sigaction`.
     @discardableResult
     public static func setDefault(_ signal: Signal) throws(SignalError) -> SavedDisposition {
         try signal.validateCatchable()
@@ -54,11 +39,14 @@ public enum SignalDispositions {
     }
 
     /// Puts back a saved disposition (SIG_IGN, SIG_DFL or a foreign handler, with its flags and mask).
+    /// The corresponding C function is `sigaction`.
     public static func restore(_ saved: SavedDisposition) throws(SignalError) {
         try saved.signal.validateCatchable()
-        try refuseWatched(saved.signal)
-        var action = saved.action
-        if sigaction(saved.signal.rawValue, &action, nil) != 0 { throw .system(call: "sigaction", errno: errno) }
+        try SignalEngine.shared.withSetupLock { () throws(SignalError) in
+            try refuseWatched(saved.signal)
+            var action = saved.action
+            if sigaction(saved.signal.rawValue, &action, nil) != 0 { throw .system(call: "sigaction", errno: errno) }
+        }
     }
 
     private static func refuseWatched(_ signal: Signal) throws(SignalError) {
@@ -66,13 +54,15 @@ public enum SignalDispositions {
     }
 
     private static func set(_ signal: Signal, handler: sighandler_t?) throws(SignalError) -> SavedDisposition {
-        try refuseWatched(signal)
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = handler
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = 0
-        var old = sigaction()
-        if sigaction(signal.rawValue, &action, &old) != 0 { throw .system(call: "sigaction", errno: errno) }
-        return SavedDisposition(signal: signal, action: old)
+        try SignalEngine.shared.withSetupLock { () throws(SignalError) -> SavedDisposition in
+            try refuseWatched(signal)
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = handler
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = 0
+            var old = sigaction()
+            if sigaction(signal.rawValue, &action, &old) != 0 { throw .system(call: "sigaction", errno: errno) }
+            return SavedDisposition(signal: signal, action: old)
+        }
     }
 }

@@ -2,18 +2,10 @@ import CSignalShim
 
 /// One delivery of a signal, as the kernel described it, recorded by SignalCore's C recorder.
 public struct SignalEvent: Sendable, Hashable, CustomStringConvertible {
-    /// Which path recorded the delivery.
-    public enum Route: Int32, Sendable, Hashable {
-        /// The wait thread took it from the kernel's queue with sigwaitinfo: the normal case.
-        case waitThread = 0
-        /// The fallback handler ran on another thread (one that had the signal unblocked).
-        case handler = 1
-    }
-
     /// The signal that was delivered.
     public var signal: Signal
-    /// `si_code`: how it was sent (see ``SignalEvent/Code``).
-    public var code: CInt
+    /// `si_code`: how it was sent.
+    public var code: Code
     /// `si_pid`: the sender's process id (0 when the kernel sent it).
     public var senderPID: CInt
     /// `si_uid`: the sender's real user id.
@@ -31,23 +23,9 @@ public struct SignalEvent: Sendable, Hashable, CustomStringConvertible {
     /// Kernel thread id of the thread that recorded it.
     public var threadID: CInt
 
-    /// Well-known `si_code` values.
-    public enum Code {
-        /// SI_USER: sent with `kill` (or `raise`).
-        public static let user: CInt = 0  // SI_USER: kill, raise
-        /// SI_KERNEL: sent by the kernel.
-        public static let kernel: CInt = 0x80  // SI_KERNEL
-        /// SI_QUEUE: sent with `sigqueue`, carrying a value.
-        public static let queue: CInt = -1  // SI_QUEUE: sigqueue
-        /// SI_TIMER: a POSIX timer (`timer_create`) expired.
-        public static let timer: CInt = -2  // SI_TIMER
-        /// SI_TKILL: sent to one thread with `tgkill` or `pthread_kill`.
-        public static let tkill: CInt = -6  // SI_TKILL: tgkill, pthread_kill
-    }
-
     init(_ record: csignal_record) {
         signal = Signal(record.signo)
-        code = record.code
+        code = Code(rawValue: record.code)
         senderPID = record.pid
         senderUID = record.uid
         value = record.value_int
@@ -60,7 +38,7 @@ public struct SignalEvent: Sendable, Hashable, CustomStringConvertible {
 
     /// Makes an event by hand, for tests and for code that replays records; the engine makes the real ones.
     public init(
-        signal: Signal, code: CInt = Code.user, senderPID: CInt = 0, senderUID: UInt32 = 0, value: CInt = 0,
+        signal: Signal, code: Code = .user, senderPID: CInt = 0, senderUID: UInt32 = 0, value: CInt = 0,
         pointerValue: UInt64 = 0, monotonicNanoseconds: Int64 = 0, route: Route = .waitThread,
         sequence: UInt64 = 0, threadID: CInt = 0
     ) {
@@ -76,8 +54,8 @@ public struct SignalEvent: Sendable, Hashable, CustomStringConvertible {
         self.threadID = threadID
     }
 
-    /// "SIGTERM #3 from pid 812 code 0 value 0 via waitThread".
+    /// "SIGTERM #3 from pid 812 (SI_USER) value 0 via waitThread".
     public var description: String {
-        "\(signal) #\(sequence) from pid \(senderPID) code \(code) value \(value) via \(route)"
+        "\(signal) #\(sequence) from pid \(senderPID) (\(code)) value \(value) via \(route)"
     }
 }

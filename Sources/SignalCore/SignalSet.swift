@@ -1,4 +1,6 @@
 /// A set of signals (numbers 1...64), stored as one 64-bit mask: bit n-1 stands for signal n.
+///
+/// Two sets are equal when they hold the same signals; ``rejectedNumber`` takes no part in that.
 public struct SignalSet: SetAlgebra, Hashable, Sendable, Sequence, ExpressibleByArrayLiteral,
     CustomStringConvertible
 {
@@ -20,10 +22,17 @@ public struct SignalSet: SetAlgebra, Hashable, Sendable, Sequence, ExpressibleBy
         for signal in signals { insert(signal) }
     }
 
-    /// Every real-time signal a user may watch: SIGRTMIN...SIGRTMAX-1 (SIGRTMAX is the engine's own).
+    /// Every real-time signal: SIGRTMIN...SIGRTMAX. While the engine runs, one of them is its internal signal
+    /// (``Signal/engineInternal``), which cannot be watched.
     public static var realtime: SignalSet {
-        SignalSet((Signal.realtimeMinimum.rawValue..<Signal.engineInternal.rawValue).map { Signal($0) })
+        SignalSet((Signal.realtimeMinimum.rawValue...Signal.realtimeMaximum.rawValue).map { Signal($0) })
     }
+
+    /// Sets with the same signals are equal, whatever number either refused.
+    public static func == (lhs: SignalSet, rhs: SignalSet) -> Bool { lhs.mask == rhs.mask }
+
+    /// Hashes the members only, consistently with ``==(_:_:)``.
+    public func hash(into hasher: inout Hasher) { hasher.combine(mask) }
 
     static func bit(_ signal: Signal) -> UInt64 {
         guard signal.rawValue >= 1, signal.rawValue <= 64 else { return 0 }

@@ -8,7 +8,7 @@ import Musl
 #endif
 
 /// A subscription for code that is not async: ``next(timeout:)`` blocks the calling thread, ``drain()`` takes
-/// what arrived. Made by ``SignalEngine/subscribe(to:bufferingLimit:)``.
+/// what arrived. Made by ``SignalEngine/subscribe(to:buffering:)``.
 public final class SignalSubscription: @unchecked Sendable {
     // @unchecked: every mutable field is guarded by `mutex`, a pthread mutex paired with `condition` (the
     // toolchain's Mutex has no condition variable).
@@ -17,15 +17,15 @@ public final class SignalSubscription: @unchecked Sendable {
     private weak var engine: SignalEngine?
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
-    private var queue: BoundedEventQueue
+    private var queue: EventBuffer
     private var closed = false
-    /// Ring sequence of an event ``next(timeout:)`` already returned directly (0: none).
-    private var skippedSequence: UInt64 = 0
+    /// Counts ``wake()`` calls: a waiter returns nil when it changes.
+    private var wakeups: UInt64 = 0
     var id: UInt64 = 0
 
-    init(signals: SignalSet, limit: Int, engine: SignalEngine) {
+    init(signals: SignalSet, buffering: SignalBuffering, engine: SignalEngine) {
         self.signals = signals
-        queue = BoundedEventQueue(limit: limit)
+        queue = EventBuffer(policy: buffering, signals: signals.mask)
         self.engine = engine
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
@@ -50,13 +50,10 @@ public final class SignalSubscription: @unchecked Sendable {
         return body()
     }
 
+    /// Called by the pump, in ring order.
     func enqueue(_ event: SignalEvent) {
         locked {
             if closed { return }
-            if event.sequence == skippedSequence {
-                skippedSequence = 0
-                return
-            }
             if queue.append(event) { pthread_cond_signal(condition) }
         }
     }
@@ -64,6 +61,7 @@ public final class SignalSubscription: @unchecked Sendable {
     func close() {
         locked {
             closed = true
+            queue.releaseHold()
             pthread_cond_broadcast(condition)
         }
     }
@@ -73,44 +71,17 @@ public final class SignalSubscription: @unchecked Sendable {
     /// While it waits, the calling thread borrows the wait thread's role when it can (no other thread borrows
     /// it, and the engine delivers automatically): the kernel then wakes this thread directly, and it records
     /// and hands over deliveries for every subscription, exactly as the wait thread would. Otherwise it sleeps
-    /// until the wait thread hands it an event.
+    /// until the wait thread hands it an event. Must not be called from a task running on
+    /// ``SignalEngine/executor`` (it would block the wait thread): it returns nil at once there.
     public func next(timeout: Duration) -> SignalEvent? {
         let deadline = SignalSubscription.monotonicNanoseconds() &+ SignalSubscription.nanoseconds(timeout)
+        let woken = locked { wakeups }
         if let event = take() { return event }
+        if csignal_holds_role() { return nil }
         if let engine, engine.deliversAutomatically, csignal_borrow_begin(SignalSubscription.nanoseconds(timeout)) == 0 {
-            // After handing over an event the role is given back lazily: a caller that loops on next() takes
-            // it again without waking the wait thread in between (see csignal_borrow_end_lazily).
-            var handedOver = false
-            defer { if handedOver { csignal_borrow_end_lazily() } else { csignal_borrow_end() } }
-            // Records left in the ring (by the previous call's direct hand-over, or a handler) go to their
-            // subscriptions first; then look before sleeping.
-            if csignal_ring_pending() > 0 { engine.waitThreadNotified() }
-            if let event = take() {
-                handedOver = true
-                return event
-            }
-            while true {
-                let left = deadline &- SignalSubscription.monotonicNanoseconds()
-                if left <= 0 { return take() }
-                var notify = false
-                var matched = false
-                var record = csignal_record()
-                let result = csignal_borrow_wait(left, signals.mask, &record, &matched, &notify)
-                if matched {
-                    // Ours: return it. The ring (which holds it too) is handed over skipping it for this
-                    // subscription: now, when more deliveries came with it, else when the wait thread is back.
-                    skip(sequence: record.sequence)
-                    if notify { engine.waitThreadNotified() }
-                    handedOver = true
-                    return SignalEvent(record)
-                }
-                if notify { engine.waitThreadNotified() }
-                if let event = take() {
-                    handedOver = true
-                    return event
-                }
-                if result == ETIMEDOUT { return nil }
-                if result == ECANCELED || isClosed { break }
+            if let event = nextAsHolder(engine: engine, deadline: deadline, woken: woken) { return event }
+            if isClosed || SignalSubscription.monotonicNanoseconds() >= deadline || wasWoken(since: woken) {
+                return take()
             }
         }
         var until = timespec()
@@ -118,16 +89,51 @@ public final class SignalSubscription: @unchecked Sendable {
         until.tv_nsec = Int(deadline % 1_000_000_000)
         return locked {
             while queue.isEmpty {
-                if closed { return nil }
+                if closed || wakeups != woken { return nil }
                 if pthread_cond_timedwait(condition, mutex, &until) == ETIMEDOUT, queue.isEmpty { return nil }
             }
             return queue.popFirst()
         }
     }
 
-    private func skip(sequence: UInt64) {
-        guard sequence != 0 else { return }  // dropped from the ring: nobody will hand it over again
-        locked { skippedSequence = sequence }
+    /// Makes a thread blocked in ``next(timeout:)`` return now (with an event if one is there, else nil). The
+    /// subscription stays open. For code that waits for signals and for something else: the other thing calls
+    /// `wake()`.
+    public func wake() {
+        locked {
+            wakeups &+= 1
+            pthread_cond_broadcast(condition)
+        }
+        // A waiter that holds the wait role sleeps in the kernel: ring it.
+        csignal_engine_wake_holder()
+    }
+
+    private func wasWoken(since woken: UInt64) -> Bool { locked { wakeups != woken } }
+
+    /// The calling thread holds the wait role: it takes deliveries from the kernel itself, pumps them to every
+    /// subscription, and returns the first one of its own. Gives the role back before returning: lazily when it
+    /// returns an event (a caller looping on next() takes it again without waking the wait thread, see
+    /// csignal_borrow_end_lazily), at once otherwise.
+    private func nextAsHolder(engine: SignalEngine, deadline: Int64, woken: UInt64) -> SignalEvent? {
+        var result: SignalEvent? = nil
+        defer { if result != nil { csignal_borrow_end_lazily() } else { csignal_borrow_end() } }
+        // Records may be waiting in the ring (handler-route deliveries, a batch taken before the hand-over).
+        engine.pump()
+        while true {
+            if let event = take() {
+                result = event
+                return event
+            }
+            let left = deadline &- SignalSubscription.monotonicNanoseconds()
+            if left <= 0 || isClosed || wasWoken(since: woken) { return nil }
+            var pump = false
+            let status = csignal_borrow_wait(left, &pump)
+            if pump || csignal_ring_pending() > 0 { engine.pump() }
+            if status == ECANCELED {  // setup needs the role: give it back, then wait the ordinary way
+                result = take()
+                return result
+            }
+        }
     }
 
     /// The oldest untaken event, without waiting.
@@ -143,7 +149,7 @@ public final class SignalSubscription: @unchecked Sendable {
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
-        if seconds >= Int64.max / 1_000_000_000 { return Int64.max / 2 }
+        if seconds >= Int64.max / 1_000_000_000 / 4 { return Int64.max / 4 }
         return max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
@@ -152,7 +158,7 @@ public final class SignalSubscription: @unchecked Sendable {
         locked { queue.removeAll() }
     }
 
-    /// Events lost because the buffer held `bufferingLimit` untaken events.
+    /// Events dropped because the buffer was full (only with a dropping ``SignalBuffering`` policy).
     public var droppedEvents: UInt64 { locked { queue.dropped } }
 
     /// Whether the subscription ended (cancelled, or the engine stopped).

@@ -1,8 +1,9 @@
 import CSignalShim
 import Synchronization
 
-/// A task executor that runs jobs on the engine's wait thread, right after it hands a batch of deliveries to
-/// Swift.
+/// A task executor that runs jobs on the engine's wait thread ("signalcore"), right after it hands a batch of
+/// deliveries to Swift. Jobs run on that thread only, never on a thread that borrowed the wait role in
+/// ``SignalSubscription/next(timeout:)``.
 ///
 /// A task that awaits signal events with this executor as its preference is resumed on the wait thread itself,
 /// without waking another thread: the latency from the kernel to your code is then one thread wake-up, the
@@ -41,16 +42,16 @@ public final class WaitThreadExecutor: TaskExecutor, Sendable {
             globalConcurrentExecutor.enqueue(unowned)
             return
         }
-        // On the wait thread (a continuation resumed while it hands records over) the jobs run when that hand-over
-        // returns; from any other thread the wait thread must be woken to run them.
-        if !csignal_on_wait_thread() { csignal_engine_poke() }
+        // On the wait thread (a continuation resumed while it hands records over) this only raises the flag it
+        // looks at before it sleeps; from any other thread it also rings it.
+        csignal_waiter_wake_for_jobs()
     }
 
-    /// Jobs taken out of the queue and being run. Touched only by the thread that holds the wait role (one at a
-    /// time), so it needs no lock; swapping it with the queue's array keeps both buffers allocated.
+    /// Jobs taken out of the queue and being run. Touched only by the wait thread, so it needs no lock; swapping
+    /// it with the queue's array keeps both buffers allocated.
     private nonisolated(unsafe) var running: [UnownedJob] = []
 
-    /// Runs the queued jobs (and the jobs they enqueue, up to a bound). Called by the thread in the wait role.
+    /// Runs the queued jobs (and the jobs they enqueue, up to a bound). Called by the wait thread only.
     func runQueued() {
         for _ in 0..<64 {
             queue.withLock { swap(&$0.jobs, &running) }
@@ -59,7 +60,7 @@ public final class WaitThreadExecutor: TaskExecutor, Sendable {
             running.removeAll(keepingCapacity: true)
         }
         // Still more: let the wait thread look at the kernel first, then come back.
-        csignal_engine_poke()
+        csignal_waiter_wake_for_jobs()
     }
 
     /// Accepts jobs from now on (the wait thread exists).

@@ -50,8 +50,9 @@ public enum ChildProcessSignals {
     /// that are still watched. A process that `body` spawns inherits a mask without them.
     ///
     /// Safe while the engine runs: a watched signal that arrives meanwhile runs the engine's fallback handler
-    /// on this thread and is recorded (route ``SignalEvent/Route/handler``), never the default action. Meant for
-    /// Foundation's `Process.run()`, which hands the calling thread's mask to the child.
+    /// on this thread and is recorded (route ``SignalEvent/Route/handler``), never the default action; the
+    /// handler blocks it again in this thread. Meanwhile this thread takes signals beside the engine, so keep
+    /// `body` short. Meant for Foundation's `Process.run()`, which hands the calling thread's mask to the child.
     /// The corresponding C function is `pthread_sigmask`.
     public static func withWatchedSignalsUnblocked<Result, Failure: Error>(
         _ body: () throws(Failure) -> Result
@@ -60,7 +61,7 @@ public enum ChildProcessSignals {
         var previous = sigset_t()
         sigemptyset(&unblock)
         pthread_sigmask(SIG_BLOCK, nil, &previous)
-        let watched = csignal_engine_watched()
+        let watched = csignal_engine_watched() & ~csignal_thread_directed_class()
         var unblocked: [CInt] = []
         for signo in 1...CInt(CSIGNAL_MAX_SIGNO) where watched & (1 << UInt64(signo - 1)) != 0 {
             if sigismember(&previous, signo) == 1 {
@@ -94,10 +95,11 @@ extension SignalEngine {
     /// that does not exist in the child): exec a program instead.
     ///
     /// Async-signal-safe, as code between `fork` and `exec` must be: it calls `sigaction`, `sigprocmask` and
-    /// `getpid`, and stores atomics. Throws ``SignalError/system(call:errno:)`` with `EINVAL` when called in
-    /// the process that started the engine.
+    /// `getpid`, and stores atomics. Throws ``SignalError/notInForkedChild`` when called in the process that
+    /// started the engine, and ``SignalError/system(call:errno:)`` when `sigaction` or `sigprocmask` fails.
     public func prepareChildProcess() throws(SignalError) {
         let err = csignal_engine_prepare_child()
-        if err != 0 { throw .system(call: "csignal_engine_prepare_child", errno: err) }
+        if err == EINVAL { throw .notInForkedChild }
+        if err != 0 { throw .system(call: "sigaction", errno: err) }
     }
 }

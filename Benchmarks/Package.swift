@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "signalcore-bench", targets: ["SignalCoreBench"]),
         .executable(name: "BenchReceiver", targets: ["BenchReceiver"]),
+        .executable(name: "BenchAsyncReceiver", targets: ["BenchAsyncReceiver"]),
         .executable(name: "BenchCReceiver", targets: ["BenchCReceiver"]),
         // Preloaded by the allocation benchmarks (LD_PRELOAD): counts every malloc of the process.
         .library(name: "BenchMallocCounter", type: .dynamic, targets: ["CMallocCounter"]),
@@ -26,13 +27,25 @@ let package = Package(
             dependencies: ["CBench"],
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        // Every SignalCore call of the benchmark: the receivers both receiver programs run, and the costs.
+        .target(
+            name: "SignalCoreReceivers",
+            dependencies: ["CBench", .product(name: "SignalCore", package: "SignalCore")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .executableTarget(
             name: "BenchReceiver",
             dependencies: [
                 "CBench",
-                .product(name: "SignalCore", package: "SignalCore"),
+                "SignalCoreReceivers",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The same SignalCore receivers in an async @main program.
+        .executableTarget(
+            name: "BenchAsyncReceiver",
+            dependencies: ["CBench", "SignalCoreReceivers"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(

@@ -4,7 +4,7 @@
 //                                    (the floor: SignalCore's wait thread does this plus recording)
 //   BenchCReceiver sigaction SHM     an SA_SIGINFO handler; the main thread sleeps in pause()
 //
-// Both watch SIGUSR1 (slot 0) and SIGRTMIN (slot 1) and call cbench_seen() at the moment "user code" sees
+// Both watch SIGUSR1 (slot 0) and SIGRTMIN+1 (slot 1) and call cbench_seen() at the moment "user code" sees
 // the delivery: right after sigwaitinfo returns, or first thing in the handler. The driver SIGKILLs them.
 #ifndef _GNU_SOURCE
 #error "BenchCReceiver needs _GNU_SOURCE"
@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
     static sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGRTMIN);
+    sigaddset(&set, cbench_rt_signal());
 
     if (strcmp(argv[1], "sigwaitinfo") == 0) {
         pthread_sigmask(SIG_BLOCK, &set, NULL);  // before the thread exists: it and main both block them
@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
         sa.sa_sigaction = handler;
         sa.sa_flags = SA_SIGINFO | SA_RESTART;
         sigfillset(&sa.sa_mask);
-        if (sigaction(SIGUSR1, &sa, NULL) != 0 || sigaction(SIGRTMIN, &sa, NULL) != 0) {
+        if (sigaction(SIGUSR1, &sa, NULL) != 0 || sigaction(cbench_rt_signal(), &sa, NULL) != 0) {
             perror("sigaction");
             return 2;
         }

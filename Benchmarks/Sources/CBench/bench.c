@@ -23,14 +23,16 @@
 #include <time.h>
 #include <unistd.h>
 
-// Offsets the Python receiver hard-codes.
-_Static_assert(offsetof(cbench_shm, ready) == 0, "python_receiver.py: READY");
-_Static_assert(offsetof(cbench_shm, slot) == 64, "python_receiver.py: SLOT_BASE");
-_Static_assert(sizeof(cbench_slot) == 64, "python_receiver.py: SLOT_SIZE");
-_Static_assert(offsetof(cbench_slot, recv_ns) == 8, "python_receiver.py: RECV_NS");
-_Static_assert(offsetof(cbench_slot, last_value) == 16, "python_receiver.py: LAST_VALUE");
-_Static_assert(offsetof(cbench_slot, out_of_order) == 24, "python_receiver.py: OUT_OF_ORDER");
-_Static_assert(offsetof(cbench_slot, first_ns) == 32, "python_receiver.py: FIRST_NS");
+// Offsets the Python, Go and Rust receivers (Benchmarks/Receivers/) hard-code.
+_Static_assert(offsetof(cbench_shm, ready) == 0, "Receivers/: READY");
+_Static_assert(offsetof(cbench_shm, wake_driver) == 8, "Receivers/: WAKE_DRIVER");
+_Static_assert(offsetof(cbench_shm, slot) == 64, "Receivers/: SLOT_BASE");
+_Static_assert(sizeof(cbench_slot) == 64, "Receivers/: SLOT_SIZE");
+_Static_assert(offsetof(cbench_slot, received) == 0, "Receivers/: RECEIVED");
+_Static_assert(offsetof(cbench_slot, recv_ns) == 8, "Receivers/: RECV_NS");
+_Static_assert(offsetof(cbench_slot, last_value) == 16, "Receivers/: LAST_VALUE");
+_Static_assert(offsetof(cbench_slot, out_of_order) == 24, "Receivers/: OUT_OF_ORDER");
+_Static_assert(offsetof(cbench_slot, first_ns) == 32, "Receivers/: FIRST_NS");
 _Static_assert(sizeof(cbench_shm) <= CBENCH_SHM_SIZE, "one page");
 
 cbench_shm *cbench_map(const char *path, int create) {
@@ -59,7 +61,7 @@ int64_t cbench_now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int cbench_rtmin(void) { return SIGRTMIN; }
+int cbench_rt_signal(void) { return SIGRTMIN + 1; }
 
 static void wake(uint64_t *word) {
     // A shared (not PRIVATE) futex: the driver sleeps on the same physical page from another process.
@@ -97,7 +99,21 @@ void cbench_publish_results(cbench_shm *shm, const double *values, int count) {
     __atomic_store_n(&shm->result_ready, 1, __ATOMIC_RELEASE);
 }
 
-int cbench_ping(cbench_shm *shm, int slot, pid_t pid, int signo, int value, int64_t timeout_ns, int64_t *latency_ns) {
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+void cbench_spin_ns(int64_t ns) {
+    int64_t end = cbench_now_ns() + ns;
+    while (cbench_now_ns() < end) cpu_relax();
+}
+
+int cbench_ping(cbench_shm *shm, int slot, pid_t pid, int signo, int value, int64_t spin_ns, int64_t timeout_ns,
+                int64_t *latency_ns) {
     cbench_slot *s = &shm->slot[slot];
     uint64_t before = __atomic_load_n(&s->received, __ATOMIC_ACQUIRE);
     union sigval sv;
@@ -108,6 +124,15 @@ int cbench_ping(cbench_shm *shm, int slot, pid_t pid, int signo, int value, int6
         if (sigqueue(pid, signo, sv) == 0) break;
         if (errno != EAGAIN) return errno;
         sched_yield();
+    }
+    int64_t spin_end = sent + spin_ns;
+    while (spin_ns > 0) {
+        if (__atomic_load_n(&s->received, __ATOMIC_ACQUIRE) != before) {
+            *latency_ns = __atomic_load_n(&s->recv_ns, __ATOMIC_RELAXED) - sent;
+            return 0;
+        }
+        if (cbench_now_ns() >= spin_end) break;
+        cpu_relax();
     }
     int64_t deadline = sent + timeout_ns;
     for (;;) {

@@ -4,6 +4,22 @@ import CBench
 import Glibc
 #endif
 
+/// How the driver waits for the receiver's answer.
+enum DriverMode: String, CaseIterable, Sendable {
+    /// Asleep on a futex from the send until the counter moves (and between flood checks).
+    case sleep
+    /// Spinning (a pause instruction per check) for up to the spin time after the send, then asleep; during a
+    /// flood's drain, spinning throughout. The sender's CPU stays busy, as a loaded sender's would.
+    case spin
+
+    func title(spinMicroseconds: Double) -> String {
+        switch self {
+        case .sleep: return "driver sleeps"
+        case .spin: return "driver spins \(Int(spinMicroseconds)) µs"
+        }
+    }
+}
+
 /// Latency percentiles of one receiver in one round, in nanoseconds.
 struct LatencyResult {
     var p50, p90, p99, p999, max: Double
@@ -45,7 +61,10 @@ struct FloodResult {
 enum Measure {
     /// `samples` paced pings (after `warmup` unrecorded ones). The pause between pings is `paceMicroseconds`
     /// times a random factor in 0.5...1.5, so the receiver goes idle and nothing locks into a rhythm.
-    static func latency(_ receiver: RunningReceiver, samples: Int, warmup: Int, paceMicroseconds: Double) -> LatencyResult {
+    /// `spinNanoseconds` is how long the driver spins after each send before it sleeps (0: it sleeps at once).
+    /// Returns the percentiles and the samples themselves.
+    static func latency(_ receiver: RunningReceiver, samples: Int, warmup: Int, paceMicroseconds: Double,
+                        spinNanoseconds: Int64 = 0) -> (LatencyResult, [Int64]) {
         cbench_store(&receiver.shm.pointee.wake_driver, 1)
         defer { cbench_store(&receiver.shm.pointee.wake_driver, 0) }
         var latencies: [Int64] = []
@@ -56,7 +75,7 @@ enum Measure {
             if i == warmup { sleeps0 = cbench_process_sleeps(receiver.process.pid) }
             cbench_sleep_ns(Int64(paceMicroseconds * 1000 * Double.random(in: 0.5...1.5)))
             var latency: Int64 = 0
-            let rc = cbench_ping(receiver.shm, 0, receiver.process.pid, SIGUSR1, CInt(i + 1), 1_000_000_000, &latency)
+            let rc = cbench_ping(receiver.shm, 0, receiver.process.pid, SIGUSR1, CInt(i + 1), spinNanoseconds, 1_000_000_000, &latency)
             if rc == ETIMEDOUT {
                 timeouts += 1
                 if timeouts > 5 { break }  // the receiver is not answering: stop wasting the round
@@ -69,11 +88,13 @@ enum Measure {
         if !latencies.isEmpty {
             result.sleepsPerSignal = Double(cbench_process_sleeps(receiver.process.pid) - sleeps0) / Double(latencies.count + timeouts)
         }
-        return result
+        return (result, latencies)
     }
 
-    /// Floods `count` signals; waits until user code saw them all, or nothing moved for `settle` seconds.
-    static func flood(_ receiver: RunningReceiver, slot: Int, signal: CInt, count: UInt64, queued: Bool, settle: Double) -> FloodResult {
+    /// Floods `count` signals; waits until user code saw them all, or nothing moved for `settle` seconds, checking
+    /// every 0.5 ms asleep, or with `spin` spinning throughout.
+    static func flood(_ receiver: RunningReceiver, slot: Int, signal: CInt, count: UInt64, queued: Bool, settle: Double,
+                      spin: Bool = false) -> FloodResult {
         let before = receiver.received(slot)
         let cpu0 = receiver.cpuNanoseconds
         let sent = cbench_flood(receiver.process.pid, signal, count, queued ? 1 : 0)
@@ -81,7 +102,7 @@ enum Measure {
         var lastChange = cbench_now_ns()
         let deadline = cbench_now_ns() + 60_000_000_000
         while last - before < count {
-            cbench_sleep_ns(500_000)
+            if spin { cbench_spin_ns(500_000) } else { cbench_sleep_ns(500_000) }
             let now = cbench_now_ns()
             let n = receiver.received(slot)
             if n != last {

@@ -6,31 +6,91 @@ import Glibc
 
 /// One receiver under test: how to start it and what it can take part in.
 struct ReceiverKind: Sendable {
+    enum Family: Sendable {
+        /// Plain C: the floor and the handler.
+        case c
+        /// SignalCore's own paths.
+        case signalCore
+        /// Another library or language.
+        case peer
+    }
+
     /// Short name used in tables and on the command line.
     var name: String
     /// What it is, for the table's legend.
     var summary: String
     var command: [String]
-    /// Can it receive SIGRTMIN (the real-time flood)?
+    var family: Family
+    /// Can it receive SIGRTMIN+1 (the real-time flood)?
     var realtime: Bool = true
     /// Does it see every real-time delivery with its value (not just counts)?
     var seesValues: Bool = true
-    var isPeer: Bool = false
+    /// One of the async peers the default `for await` path must beat (DispatchSource, swift-service-lifecycle,
+    /// Go, tokio).
+    var isAsyncPeer: Bool = false
+    /// Why it cannot run here (its toolchain is missing or its build failed), or nil.
+    var unavailable: String?
 
-    static func all(binDir: String, python: String, pythonReceiver: String) -> [ReceiverKind] {
+    static let floor = "c-sigwaitinfo"
+
+    /// Every receiver. `peersDir` holds the Go and Rust peers that scripts/bench built; a peer that is not
+    /// there is listed with the reason scripts/bench left in `NAME.skipped`.
+    static func all(binDir: String, peersDir: String, python: String, pythonReceiver: String) -> [ReceiverKind] {
         let swift = binDir + "/BenchReceiver"
+        let swiftAsync = binDir + "/BenchAsyncReceiver"
         let c = binDir + "/BenchCReceiver"
-        return [
-            ReceiverKind(name: "c-sigwaitinfo", summary: "raw C: a thread in sigwaitinfo (the floor)", command: [c, "sigwaitinfo"]),
-            ReceiverKind(name: "c-sigaction", summary: "raw C: an SA_SIGINFO handler, main thread in pause()", command: [c, "sigaction"]),
-            ReceiverKind(name: "sc-await", summary: "SignalCore: for await over engine.events(for:) in a detached task", command: [swift, "sc-await"]),
-            ReceiverKind(name: "sc-await-exec", summary: "SignalCore: the same under withTaskExecutorPreference(engine.executor)", command: [swift, "sc-await-executor"]),
-            ReceiverKind(name: "sc-blocking", summary: "SignalCore: subscription.next(timeout:) on the main thread", command: [swift, "sc-blocking"]),
-            ReceiverKind(name: "sc-poll", summary: "SignalCore: main thread spinning on poller.hasNew (counts only)", command: [swift, "sc-poll"], seesValues: false),
-            ReceiverKind(name: "dispatch", summary: "DispatchSource.makeSignalSource on a serial queue (counts only)", command: [swift, "dispatch"], seesValues: false, isPeer: true),
-            ReceiverKind(name: "lifecycle", summary: "swift-service-lifecycle 2.13.0 UnixSignalsSequence (no RT signals)", command: [swift, "lifecycle"], realtime: false, seesValues: false, isPeer: true),
-            ReceiverKind(name: "python", summary: "Python \(pythonVersion(python)) signal.signal handler, main thread in time.sleep", command: [python, pythonReceiver], seesValues: false, isPeer: true),
+        func peer(_ name: String, _ binary: String, _ summary: String, realtime: Bool = true, async: Bool) -> ReceiverKind {
+            let path = peersDir + "/" + binary
+            var kind = ReceiverKind(name: name, summary: summary, command: [path], family: .peer, realtime: realtime,
+                                    seesValues: false, isAsyncPeer: async)
+            if access(path, X_OK) != 0 {
+                kind.unavailable = readFirstLine(path + ".skipped") ?? "skipped: \(path) was not built (scripts/bench builds it)"
+            }
+            return kind
+        }
+        var kinds = [
+            ReceiverKind(name: "c-sigwaitinfo", summary: "raw C: a thread in sigwaitinfo (the floor)", command: [c, "sigwaitinfo"], family: .c),
+            ReceiverKind(name: "c-sigaction", summary: "raw C: an SA_SIGINFO handler, main thread in pause()", command: [c, "sigaction"], family: .c),
         ]
+        let signalCore: [(name: String, sync: String, values: Bool)] = [
+            ("sc-await", "for await over engine.events(for:) in a detached task, main thread asleep", true),
+            ("sc-await-exec", "sc-await under withTaskExecutorPreference(engine.executor)", true),
+            ("sc-blocking", "subscription.next(timeout:) in a loop on the main thread", true),
+            ("sc-poll", "the main thread spinning on poller.hasNew (counts only)", false),
+        ]
+        for path in signalCore {
+            kinds.append(ReceiverKind(name: path.name, summary: "SignalCore: \(path.sync)", command: [swift, path.name],
+                                      family: .signalCore, seesValues: path.values))
+        }
+        for path in signalCore {
+            let shape = path.name == "sc-blocking" || path.name == "sc-poll"
+                ? "on a thread of its own" : "in a child task of a task group"
+            kinds.append(ReceiverKind(name: path.name + "@main", summary: "SignalCore: \(path.name)'s loop \(shape) in an async @main program "
+                                        + "(main thread in libdispatch's sigsuspend)",
+                                      command: [swiftAsync, path.name], family: .signalCore, seesValues: path.values))
+        }
+        kinds += [
+            ReceiverKind(name: "dispatch", summary: "DispatchSource.makeSignalSource on a serial queue (counts only)", command: [swift, "dispatch"],
+                         family: .peer, seesValues: false, isAsyncPeer: true),
+            ReceiverKind(name: "lifecycle", summary: "swift-service-lifecycle 2.13.0 UnixSignalsSequence (no RT signals)", command: [swift, "lifecycle"],
+                         family: .peer, realtime: false, seesValues: false, isAsyncPeer: true),
+            peer("go", "bench-go", "Go os/signal: signal.Notify on a channel of 1, main goroutine ranges over it", async: true),
+            peer("tokio", "bench-tokio", "Rust tokio::signal::unix on #[tokio::main] (multi-thread), select! over recv()", async: true),
+            peer("signal-hook", "bench-signal-hook", "Rust signal-hook iterator: for signal in Signals::forever()", async: false),
+            peer("signal-hook-flag", "bench-signal-hook-flag", "Rust signal-hook flag::register, main thread spinning on the flags", async: false),
+            ReceiverKind(name: "python", summary: "Python \(pythonVersion(python)) signal.signal handler, main thread in time.sleep",
+                         command: [python, pythonReceiver], family: .peer, seesValues: false),
+        ]
+        return kinds
+    }
+
+    static func readFirstLine(_ path: String) -> String? {
+        guard let f = fopen(path, "r") else { return nil }
+        defer { fclose(f) }
+        var buffer = [CChar](repeating: 0, count: 512)
+        guard fgets(&buffer, CInt(buffer.count), f) != nil else { return nil }
+        let line = String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return line.isEmpty ? nil : line
     }
 
     static func pythonVersion(_ python: String) -> String {
@@ -64,6 +124,8 @@ final class RunningReceiver {
         path = "/dev/shm/signalcore-bench-\(getpid())-\(tag)"
         guard let page = cbench_map(path, 1) else { throw StartError.map(path, errno) }
         shm = page
+        var environment = environment
+        environment["CBENCH_RT_SIGNAL"] = "\(cbench_rt_signal())"
         process = try ChildProcess(kind.command + [path] + extraArguments, environment: environment)
         let deadline = cbench_now_ns() + 20_000_000_000
         while cbench_load(&shm.pointee.ready) == 0 {

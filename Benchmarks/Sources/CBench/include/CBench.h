@@ -3,8 +3,9 @@
 // One page in /dev/shm, mapped by the driver (sender) and one receiver process. Each watched signal has a slot;
 // the receiver's user code calls bench_seen() the moment it sees a delivery, which stamps CLOCK_MONOTONIC and
 // bumps the slot's `received` counter. The driver stamps CLOCK_MONOTONIC immediately before its sigqueue and
-// waits (futex, bounded) for `received` to move: latency = recv_ns - send stamp. Python mirrors the offsets
-// (Benchmarks/Receivers/python_receiver.py); the _Static_asserts in bench.c pin them.
+// waits for `received` to move, either asleep on a futex or spinning first (the two driver modes):
+// latency = recv_ns - send stamp. The Python, Go and Rust receivers (Benchmarks/Receivers/) mirror the
+// offsets; the _Static_asserts in bench.c pin them.
 //
 // Where each function may run: cbench_seen and cbench_seen_many are ASYNC-SIGNAL-SAFE (the C sigaction
 // receiver calls them from its handler: clock_gettime, atomic builtins, the futex system call). Everything
@@ -24,7 +25,10 @@
 extern "C" {
 #endif
 
-/// Slots: 0 = SIGUSR1 (latency, standard flood), 1 = SIGRTMIN (real-time flood).
+/// Slots: 0 = SIGUSR1 (latency, standard flood), 1 = SIGRTMIN+1 (real-time flood).
+///
+/// The real-time signal is SIGRTMIN+1, not SIGRTMIN, because the Go runtime reserves signal 34 (glibc's SIGRTMIN,
+/// musl's SIGSYNCCALL) for itself: os/signal cannot watch it, and every receiver must watch the same signal.
 #define CBENCH_SLOTS 2
 
 typedef struct cbench_slot {
@@ -52,8 +56,9 @@ typedef struct cbench_shm {
 cbench_shm *cbench_map(const char *path, int create);
 
 int64_t cbench_now_ns(void);
-/// SIGRTMIN as the running C library defines it (a macro calling a function: Swift cannot import it).
-int cbench_rtmin(void);
+/// The real-time signal of slot 1: SIGRTMIN+1 as the running C library defines it (SIGRTMIN is a macro calling
+/// a function: Swift cannot import it). The driver passes the number to every receiver in CBENCH_RT_SIGNAL.
+int cbench_rt_signal(void);
 
 /// The receiver saw a delivery for `slot` carrying `value` (pass 0 when the receiver cannot see values).
 /// Stamps first, then publishes: recv_ns, last_value, out_of_order, then `received` with release order, so a
@@ -71,9 +76,15 @@ void cbench_publish_results(cbench_shm *shm, const double *values, int count);
 // MARK: - Driver side
 
 /// One ping: stamps CLOCK_MONOTONIC, sigqueue(pid, signo, value) (retrying EAGAIN), then waits until the slot's
-/// `received` moves past its value before the send. Returns 0 and the latency in *latency_ns, ETIMEDOUT if
-/// nothing arrived within timeout_ns, or the sigqueue errno.
-int cbench_ping(cbench_shm *shm, int slot, pid_t pid, int signo, int value, int64_t timeout_ns, int64_t *latency_ns);
+/// `received` moves past its value before the send: first spinning on it (a pause instruction per check) for
+/// up to `spin_ns` after the send, then asleep on a futex. `spin_ns` 0 is the sleeping driver; a positive one
+/// keeps the sender's CPU busy while the answer is near, as a loaded sender's would be. Returns 0 and the
+/// latency in *latency_ns, ETIMEDOUT if nothing arrived within timeout_ns, or the sigqueue errno.
+int cbench_ping(cbench_shm *shm, int slot, pid_t pid, int signo, int value, int64_t spin_ns, int64_t timeout_ns,
+                int64_t *latency_ns);
+
+/// Keeps this CPU busy for `ns` nanoseconds (reads the clock with a pause instruction between reads).
+void cbench_spin_ns(int64_t ns);
 
 typedef struct cbench_flood_result {
     int64_t start_ns;       ///< before the first send

@@ -1,7 +1,8 @@
 """Python's `signal` module in the tutorial pattern: a handler, and the main thread in time.sleep().
 
-    python3 python_receiver.py SHM
+    python3 receiver.py SHM
 
+Watches SIGUSR1 (slot 0) and SIGRTMIN+1 (slot 1).
 The handler is the moment "user code sees the signal". It writes the same shared page as the other receivers
 (layout: Benchmarks/Sources/CBench/include/CBench.h; the C side pins the offsets with _Static_assert).
 """
@@ -40,7 +41,7 @@ def on_rt(signum, frame):
 
 
 signal.signal(signal.SIGUSR1, on_usr1)
-signal.signal(signal.SIGRTMIN, on_rt)
+signal.signal(signal.SIGRTMIN + 1, on_rt)
 page[READY:READY + 8] = struct.pack("<Q", 1)
 while True:
     time.sleep(1)

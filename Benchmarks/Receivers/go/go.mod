@@ -1,0 +1,3 @@
+module signalcore.bench/receiver
+
+go 1.19

@@ -62,6 +62,11 @@ bool csignal_lease_available(void) { return lease_timer_created; }
 
 /// ASYNC-SIGNAL-SAFE.
 void csignal_waiter_wake_for_jobs(void) {
+    // On the wait thread itself the flag is enough: it looks at it before it sleeps.
+    if (csignal_on_wait_thread()) {
+        atomic_store_explicit(&jobs_pending, 1, memory_order_seq_cst);
+        return;
+    }
     if (atomic_exchange_explicit(&jobs_pending, 1, memory_order_seq_cst) == 0) {
         if (csignal_doorbell(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire)) != 0) {
             atomic_store_explicit(&jobs_pending, 0, memory_order_seq_cst);

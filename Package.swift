@@ -213,3 +213,16 @@ package.targets.append(
         swiftSettings: [.swiftLanguageMode(.v6)]
     )
 )
+
+// MARK: - signal-run: an init for containers (spawns COMMAND, forwards signals, reaps every child, PID 1 and
+// subreaper), built on SignalCoreLifecycle's ChildSupervisor. No package dependencies: its command line is parsed
+// by hand.
+package.products.append(.executable(name: "signal-run", targets: ["signal-run"]))
+package.targets.append(contentsOf: [
+    .executableTarget(
+        name: "signal-run",
+        dependencies: ["SignalCoreLifecycle", "SignalCore"],
+        path: "Tools/signal-run",
+        swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+])

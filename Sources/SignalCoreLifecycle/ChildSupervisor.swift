@@ -26,6 +26,9 @@ import Musl
 /// - **Spawning.** ``spawn(_:arguments:environment:searchPath:foregroundTerminal:)`` starts each child with
 ///   `posix_spawn` in a process group of its own, with an empty signal mask and the default action for every
 ///   signal, whatever this process's threads block or ignore.
+/// - **Threads.** The supervisor's tasks run on a thread of its own ("supervisor"), which sleeps until a signal
+///   event or the grace timer needs it. Wait for a child with ``SupervisedChild/waitForExit()`` from a task, or
+///   with ``SupervisedChild/waitForExit(timeout:)`` from a thread.
 /// - **Forwarding.** Each delivery of a ``Configuration/forwardedSignals`` signal is sent on to every running
 ///   spawned child, or to its process group. With ``Configuration/killGrace``, the first forwarded SIGTERM
 ///   starts a one-shot timer; when it runs out, every spawned child still running gets SIGKILL in its whole
@@ -33,7 +36,7 @@ import Musl
 ///
 /// The supervisor subscribes to the signal engine (starting it, or adding SIGCHLD and the forwarded signals to
 /// what it watches); it never stops the engine. It waits for signal events and never polls: an idle supervisor
-/// causes no wake-ups.
+/// causes no wake-ups (its tasks do not run on libdispatch, whose Linux thread pool keeps a once-a-second timer).
 ///
 /// Hard truths:
 /// - With ``Configuration/Reaping-swift.enum/allChildren``, nothing else in the process may wait for a child:
@@ -113,14 +116,18 @@ public final class ChildSupervisor: Sendable {
         var phase = Phase.stopped
         /// Spawned children not reaped yet, by pid.
         var running: [pid_t: SupervisedChild] = [:]
+        /// Runs the tasks and the grace timer (see ``SupervisorThread``).
+        var thread: SupervisorThread?
         var tasks: [Task<Void, Never>] = []
-        var graceTimer: Task<Void, Never>?
+        var graceStarted = false
     }
 
     /// Reaping, spawning and signalling all happen under this lock, so a pid is never signalled after it was
     /// reaped, and a child that ends before `spawn` returns is still found by the next pass.
     private let state = Mutex(State())
     private let observer: @Sendable (Event) -> Void
+    /// Broadcast whenever a spawned child is reaped or abandoned, for ``SupervisedChild/waitForExit(timeout:)``.
+    let exits = Gate()
 
     /// Forwarded deliveries that may wait for the forwarding task.
     static let forwardBuffer = 256
@@ -137,8 +144,8 @@ public final class ChildSupervisor: Sendable {
     // MARK: Starting and stopping
 
     /// Subscribes to SIGCHLD and the forwarded signals (starting the engine, or adding them to what it
-    /// watches) and starts the tasks that wait for them. Reaps at once every child that already ended. Does
-    /// nothing when the supervisor already runs.
+    /// watches) and starts the supervisor's thread ("supervisor") and the tasks on it that wait for them. Reaps
+    /// at once every child that already ended. Does nothing when the supervisor already runs.
     public func start() throws(SignalError) {
         let proceed = state.withLock { state -> Bool in
             guard state.phase == .stopped else { return false }
@@ -150,7 +157,9 @@ public final class ChildSupervisor: Sendable {
         forwarded.remove(.sigchld)
         let childEvents: SignalEvents
         let forwardedEvents: SignalEvents?
+        let thread: SupervisorThread
         do {
+            thread = try SupervisorThread(name: "supervisor")
             // One buffered SIGCHLD is enough: a pass that runs after it sees every exit made before it.
             childEvents = try childSupervisorEvents(for: [.sigchld], bufferingLimit: 1)
             forwardedEvents = forwarded.isEmpty
@@ -161,33 +170,35 @@ public final class ChildSupervisor: Sendable {
         }
         state.withLock { state in
             state.phase = .running
-            state.tasks.append(Task { [self] in
+            state.thread = thread
+            state.graceStarted = false
+            state.tasks.append(Task(executorPreference: thread) { [self] in
                 reapEndedChildren()  // those that ended before the subscription
                 for await _ in childEvents { reapEndedChildren() }
             })
             if let forwardedEvents {
-                state.tasks.append(Task { [self] in
+                state.tasks.append(Task(executorPreference: thread) { [self] in
                     for await event in forwardedEvents { forward(event.signal) }
                 })
             }
         }
     }
 
-    /// Stops waiting for signals: ends the supervisor's subscriptions and tasks and the grace timer. The spawned
-    /// children keep running, unreaped; their ``SupervisedChild/waitForExit()`` returns nil. The engine keeps
-    /// running and keeps watching the signals. ``start()`` may be called again.
+    /// Stops waiting for signals: ends the supervisor's subscriptions, tasks, grace timer and thread. The
+    /// spawned children keep running, unreaped; waiting for their exit returns nil. The engine keeps running and
+    /// keeps watching the signals. ``start()`` may be called again.
     public func stop() {
-        let (tasks, timer, abandoned) = state.withLock { state in
+        let (tasks, thread, abandoned) = state.withLock { state in
             defer {
                 state.phase = .stopped
                 state.tasks = []
-                state.graceTimer = nil
+                state.thread = nil
                 state.running = [:]
             }
-            return (state.tasks, state.graceTimer, Array(state.running.values))
+            return (state.tasks, state.thread, Array(state.running.values))
         }
         for task in tasks { task.cancel() }
-        timer?.cancel()
+        thread?.end()
         for child in abandoned { child.abandon() }
     }
 
@@ -339,14 +350,10 @@ public final class ChildSupervisor: Sendable {
                 let error = ChildSupervisor.kill(target == .child ? pid : -pid, signal)
                 events.append(.forwarded(signal, pid: pid, target: target, error: error))
             }
-            if signal == .sigterm, let grace = configuration.killGrace, state.graceTimer == nil,
-                !state.running.isEmpty
-            {
+            if signal == .sigterm, let grace = configuration.killGrace, !state.graceStarted, !state.running.isEmpty {
                 // One-shot: the only timer the supervisor ever sets.
-                state.graceTimer = Task { [self] in
-                    do { try await Task.sleep(for: grace) } catch { return }
-                    killAfterGrace(grace)
-                }
+                state.graceStarted = true
+                state.thread?.setTimer(after: grace) { [self] in killAfterGrace(grace) }
             }
             return events
         }

@@ -56,6 +56,19 @@ public final class SupervisedChild: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Waits up to `timeout` for the supervisor to reap the child, blocking the calling thread, and returns how it
+    /// ended. Returns nil on timeout, or when the supervisor stopped before the child ended. For threads; from a
+    /// task, use ``waitForExit()``.
+    public func waitForExit(timeout: Duration) -> ChildExit? {
+        var exit: ChildExit? = nil
+        _ = supervisor.exits.wait(timeout: timeout) {
+            let (ended, abandoned) = state.withLock { ($0.exit, $0.abandoned) }
+            exit = ended
+            return ended != nil || abandoned
+        }
+        return exit
+    }
+
     /// Sends `signal` to the child, or to its process group. Throws ``SignalError/system(call:errno:)`` with
     /// ESRCH once the child was reaped: its pid may belong to another process by then.
     /// The corresponding C function is `kill`.
@@ -77,6 +90,7 @@ public final class SupervisedChild: Sendable, CustomStringConvertible {
             defer { state.waiters = [:] }
             return Array(state.waiters.values)
         }
+        supervisor.exits.broadcast()
         for continuation in waiting { continuation.resume(returning: exit) }
     }
 
@@ -87,6 +101,7 @@ public final class SupervisedChild: Sendable, CustomStringConvertible {
             defer { state.waiters = [:] }
             return Array(state.waiters.values)
         }
+        supervisor.exits.broadcast()
         for continuation in waiting { continuation.resume(returning: nil) }
     }
 }

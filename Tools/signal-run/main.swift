@@ -67,9 +67,16 @@ do {
 }
 if verbose { Log.write("started pid \(child.pid) in process group \(child.pid): \(command.joined(separator: " "))") }
 
-guard let ended = await child.waitForExit() else {
-    Log.write("lost track of pid \(child.pid)")
-    exit(1)
+// The main thread blocks on a condition variable: signal-run runs no async code outside the supervisor's own
+// thread, so libdispatch's thread pool (and its once-a-second timer) never starts.
+var ended: ChildExit? = nil
+while ended == nil {
+    ended = child.waitForExit(timeout: .seconds(365 * 86_400))
+    if ended == nil, !supervisor.isRunning {
+        Log.write("lost track of pid \(child.pid)")
+        exit(1)
+    }
 }
-if verbose { Log.write("COMMAND ended; exiting with status \(ended.shellStatus)") }
-exit(ended.shellStatus)
+let status = ended!.shellStatus
+if verbose { Log.write("COMMAND ended; exiting with status \(status)") }
+exit(status)

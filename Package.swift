@@ -216,13 +216,27 @@ package.targets.append(
 
 // MARK: - signal-run: an init for containers (spawns COMMAND, forwards signals, reaps every child, PID 1 and
 // subreaper), built on SignalCoreLifecycle's ChildSupervisor. No package dependencies: its command line is parsed
-// by hand.
+// by hand. Its tests run it as PID 1 of new PID namespaces; the COMMANDs they run are the shell fixtures in
+// Tests/SignalRunTests/Fixtures, which scripts/compare-tini runs under tini too. The helper runs ChildSupervisor
+// scenarios in processes of their own.
 package.products.append(.executable(name: "signal-run", targets: ["signal-run"]))
 package.targets.append(contentsOf: [
     .executableTarget(
         name: "signal-run",
         dependencies: ["SignalCoreLifecycle", "SignalCore"],
         path: "Tools/signal-run",
+        swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+    .executableTarget(
+        name: "ChildSupervisorTestHelper",
+        dependencies: ["SignalCoreLifecycle", "SignalCore", "ChildProcessTesting"],
+        path: "Tests/Helpers/ChildSupervisorTestHelper",
+        swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+    .testTarget(
+        name: "SignalRunTests",
+        dependencies: ["signal-run", "ChildSupervisorTestHelper", "SignalCoreLifecycle", "SignalCore", "ChildProcessTesting"],
+        exclude: ["Fixtures"],
         swiftSettings: [.swiftLanguageMode(.v6)]
     ),
 ])

@@ -124,7 +124,7 @@ struct SignalRunTests {
           .enabled(if: PIDNamespace.isAvailable, "this machine forbids a new PID namespace (unshare --pid --fork true failed)"))
     func graceEscalation() throws {
         let run = try SignalRunProcess(["--verbose", "--grace", "0.5"], scenario: ["term-ignore"])
-        try run.awaitStdout("ready")
+        try run.awaitStdout("ready zombies=0")
         let pid = try run.commandPID()
         let sent = ContinuousClock.now
         try run.signalSupervisor(SIGTERM)

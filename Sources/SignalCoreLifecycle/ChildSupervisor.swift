@@ -44,6 +44,8 @@ import Musl
 ///   Foundation's `Process`. Use it in a process whose children are all the supervisor's, such as an init.
 /// - A reaped child's pid may be given to a new process at once. The supervisor signals only children it has not
 ///   reaped yet, and reaps and signals under one lock, so it never signals a stranger.
+/// - The supervisor waits for the engine's events. If other code stops the engine, its subscriptions end and it
+///   reaps and forwards nothing more until it is stopped and started again.
 /// - Forwarded deliveries wait in a buffer of 256 for the forwarding task; past that they are dropped (the
 ///   engine's counters stay exact). SIGCHLD needs no such buffer: one pending delivery already stands for every
 ///   exit before it.
@@ -303,6 +305,7 @@ public final class ChildSupervisor: Sendable {
     /// One reaping pass: collects every child (of the configured kind) that has ended by now.
     private func reapEndedChildren() {
         var reaped: [(exit: ChildExit, child: SupervisedChild?)] = []
+        var gone: [SupervisedChild] = []
         state.withLock { state in
             switch configuration.reaping {
             case .allChildren:
@@ -327,8 +330,8 @@ public final class ChildSupervisor: Sendable {
                     let child = state.running.removeValue(forKey: pid)
                     if result == pid, let exit = ChildExit(pid: pid, waitStatus: status) {
                         reaped.append((exit, child))
-                    } else {
-                        child?.abandon()
+                    } else if let child {
+                        gone.append(child)
                     }
                 }
             }
@@ -338,6 +341,7 @@ public final class ChildSupervisor: Sendable {
             observer(.reaped(exit, spawned: child != nil))
             child?.finish(exit)
         }
+        for child in gone { child.abandon() }
     }
 
     /// Sends a delivery of `signal` on to every running spawned child; starts the grace timer on the first

@@ -11,8 +11,9 @@ enum PIDNamespace {
     static let unshare: String = ["/usr/bin/unshare", "/bin/unshare"].first { access($0, X_OK) == 0 }
         ?? "/usr/bin/unshare"
 
-    /// The arguments that make the command after them PID 1 of a new PID namespace, with its own /proc.
-    static let arguments = ["--pid", "--fork", "--mount-proc"]
+    /// The arguments that make the command after them PID 1 of a new PID namespace, with its own /proc. With
+    /// `--kill-child`, a test that kills unshare at its deadline takes the whole namespace down with it.
+    static let arguments = ["--pid", "--fork", "--mount-proc", "--kill-child"]
 
     /// Whether `unshare --pid --fork true` works here.
     static let isAvailable: Bool = {

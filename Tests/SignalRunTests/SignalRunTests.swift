@@ -175,6 +175,23 @@ struct SignalRunHostTests {
         #expect(run.errorLines.count == 5 + 3, "\(run.errorLines)")
     }
 
+    @Test("in a terminal's foreground, COMMAND's process group takes the terminal over", .timeLimit(.minutes(1)),
+          .enabled(if: access("/usr/bin/script", X_OK) == 0, "needs script(1) (util-linux) for a pseudo-terminal"))
+    func terminal() throws {
+        // script(1) runs signal-run as the session leader of a new pseudo-terminal, in its foreground group.
+        let command = "\(SignalRunProcess.signalRun) -- \(SignalRunProcess.fixture) terminal"
+        let run = try SpawnedProcess(executable: "/usr/bin/script", arguments: ["-qec", command, "/dev/null"],
+                                     standardError: .separate)
+        let exit = try run.finish(within: SignalRunTests.timeout)
+        #expect(exit == .exited(0), "\(run.lines)")
+        let line = try #require(run.lines.map { $0.trimmingCharacters(in: ["\r"]) }.first { $0.hasPrefix("pid=") })
+        let fields = Dictionary(uniqueKeysWithValues: line.split(separator: " ").map {
+            ($0.split(separator: "=")[0], $0.split(separator: "=")[1])
+        })
+        #expect(fields["pgid"] == fields["pid"], "\(line)")
+        #expect(fields["tpgid"] == fields["pid"], "\(line)")
+    }
+
     @Test("COMMAND not found: 127; not executable: 126", .timeLimit(.minutes(1)),
           arguments: [("/nonexistent/program", 127, "No such file or directory (errno: 2)"),
                       ("/", 126, "Permission denied (errno: 13)")])

@@ -88,14 +88,15 @@ case "spawned-only":
 
 case "all-children":
     // Reaping every child: a child the supervisor did not spawn is reaped too, and reported as not spawned.
+    let reported = Mutex<[(exit: ChildExit, spawned: Bool)]>([])
     let supervisor = ChildSupervisor(configuration: .init(reaping: .allChildren)) { event in
-        if case .reaped(let exit, let spawned) = event {
-            say("reaped=\(exit.termination == .exited(4) ? "exit4" : "\(exit)") spawned=\(spawned)")
-        }
+        if case .reaped(let exit, let spawned) = event { reported.withLock { $0.append((exit, spawned)) } }
     }
     do { try supervisor.start() } catch { fail("start: \(error)") }
     let other = spawnPlainly("exit 4")
-    waitUntil("the other child to be reaped") { processState(other) == nil }
+    waitUntil("the supervisor to report the other child") { reported.withLock { !$0.isEmpty } }
+    let (exit, spawned) = reported.withLock { $0[0] }
+    say("reaped=\(exit.termination == .exited(4) && exit.pid == other ? "exit4" : "\(exit)") spawned=\(spawned)")
     var status: CInt = 0
     say("owner_waitpid=\(waitpid(other, &status, WNOHANG) < 0 && errno == ECHILD ? "ECHILD" : "found")")
 

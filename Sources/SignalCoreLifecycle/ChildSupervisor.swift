@@ -46,6 +46,8 @@ import Musl
 ///   reaped yet, and reaps and signals under one lock, so it never signals a stranger.
 /// - The supervisor waits for the engine's events. If other code stops the engine, its subscriptions end and it
 ///   reaps and forwards nothing more until it is stopped and started again.
+/// - A forwarded signal goes to the children running when it is handled: one that arrives before the first
+///   spawn reaches nobody.
 /// - Forwarded deliveries wait in a buffer of 256 for the forwarding task; past that they are dropped (the
 ///   engine's counters stay exact). SIGCHLD needs no such buffer: one pending delivery already stands for every
 ///   exit before it.

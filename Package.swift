@@ -1,8 +1,9 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// The products are the four libraries in Sources/. Everything else is this package's own: the examples
-// (Examples/), the stress tool (Tools/), and the test targets with their support libraries (Tests/Support/) and
+// The products are the libraries in Sources/ and signal-run, an init for containers (Tools/signal-run, no package
+// dependencies). Everything else is this package's own: the examples (Examples/), the stress tool (Tools/),
+// and the test targets with their support libraries (Tests/Support/) and
 // the helper programs they spawn (Tests/Helpers/). None of those is a product, so none reaches a consumer.
 //
 // What a consumer fetches: SwiftPM fetches every package that the targets of *any* product of a dependency
@@ -17,6 +18,7 @@ let package = Package(
         .library(name: "SignalCoreLifecycle", targets: ["SignalCoreLifecycle"]),
         .library(name: "SignalCoreServiceLifecycle", targets: ["SignalCoreServiceLifecycle"]),
         .library(name: "SignalCoreTelemetry", targets: ["SignalCoreTelemetry"]),
+        .executable(name: "signal-run", targets: ["signal-run"]),
     ],
     // Both off by default. Without its trait an integration library builds without its packages, and its types
     // are unavailable, with a message that names the trait.
@@ -45,6 +47,7 @@ let package = Package(
 
         .target(
             name: "CSignalShim",
+            exclude: ["model"],  // the Promela model of the wait-role protocol (scripts/model-check)
             cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(
@@ -75,6 +78,13 @@ let package = Package(
 
         // MARK: - Programs and examples
 
+        // signal-run: spawns COMMAND, forwards signals, reaps every child (PID 1 and subreaper); its command
+        // line is parsed by hand, so it needs no package.
+        .executableTarget(
+            name: "signal-run",
+            dependencies: ["SignalCoreLifecycle", "SignalCore"],
+            path: "Tools/signal-run"
+        ),
         .executableTarget(
             name: "signal-worker",
             dependencies: [
@@ -186,6 +196,11 @@ let package = Package(
             dependencies: ["SignalCoreLifecycle", "SignalCore", "CSignalShim", "ChildProcessTesting"],
             path: "Tests/Helpers/LifecycleTestHelper"
         ),
+        .executableTarget(
+            name: "ChildSupervisorTestHelper",
+            dependencies: ["SignalCoreLifecycle", "SignalCore", "ChildProcessTesting"],
+            path: "Tests/Helpers/ChildSupervisorTestHelper"
+        ),
 
         .testTarget(
             name: "SignalCoreTests",
@@ -209,6 +224,13 @@ let package = Package(
         .testTarget(
             name: "StressTests",
             dependencies: ["StressChecker", "SignalCore", "signalcore-stress", "ChildProcessTesting"]
+        ),
+        // signal-run as PID 1 of new PID namespaces, running the shell fixtures that scripts/compare-tini also
+        // runs under tini.
+        .testTarget(
+            name: "SignalRunTests",
+            dependencies: ["signal-run", "ChildSupervisorTestHelper", "SignalCoreLifecycle", "SignalCore", "ChildProcessTesting"],
+            exclude: ["Fixtures"]
         ),
     ]
 )

@@ -14,6 +14,7 @@
 #ifdef __linux__
 
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -351,6 +352,19 @@ int csignal_dump_symbolize(uint64_t address, csignal_symbol *out);
 
 /// Names the calling thread (15 bytes kept). Returns 0 or errno. NOT SAFE: any thread. (threadname.c)
 int csignal_set_thread_name(const char *name);
+
+// MARK: - Child processes (children.c)
+
+/// Makes the calling process a child subreaper (`on`) or not: orphaned descendants are reparented to it instead
+/// of to init. Returns 0 or errno. The corresponding call is `prctl(PR_SET_CHILD_SUBREAPER)`. NOT SAFE: any thread.
+int csignal_set_child_subreaper(bool on);
+/// Whether the calling process is a child subreaper. Returns 0 or errno. `prctl(PR_GET_CHILD_SUBREAPER)`.
+/// NOT SAFE: any thread.
+int csignal_is_child_subreaper(bool *on);
+/// Adds to `actions`: make the spawned child's process group the foreground group of terminal `terminal_fd`
+/// (after POSIX_SPAWN_SETPGROUP, with every signal blocked, so the child gets no SIGTTOU for it). Returns 0 or
+/// errno. The corresponding C function is `posix_spawn_file_actions_addtcsetpgrp_np`. NOT SAFE: any thread.
+int csignal_spawn_add_tcsetpgrp(posix_spawn_file_actions_t *actions, int terminal_fd);
 
 #ifdef __cplusplus
 }

@@ -9,9 +9,9 @@
 // │ Some deliveries still reach another thread: SIGPIPE and SIGXFSZ, which the kernel raises in the thread     │
 // │ that wrote (the engine never blocks them); a thread that unblocked a watched signal itself; a thread that  │
 // │ waits with a temporary mask (sigsuspend, ppoll). For them the watched signals carry                        │
-// │ csignal_fallback_handler below, which feeds the same recorder and rings the role holder to tell Swift, and │
-// │ blocks the signal again in that thread. Without it, such a delivery would run the default action: for     │
-// │ SIGTERM, SIGINT, SIGHUP, SIGUSR1/2 and every real-time signal, that kills the process.                     │
+// │ csignal_fallback_handler below, which feeds the same recorder and rings the role holder to tell Swift.     │
+// │ Without it, such a delivery would run the default action: for SIGTERM, SIGINT, SIGHUP, SIGUSR1/2 and      │
+// │ every real-time signal, that kills the process.                                                            │
 // │                                                                                                            │
 // │ The internal signal is a doorbell (send.c): its handler re-reads shared state and acts on what concerns   │
 // │ this thread: a mask change (masks.c), libdispatch's parked main thread (parker.c), a stack capture         │
@@ -59,6 +59,7 @@ static inline void handler_exit(const int *unused) {
 /// The fallback route for a watched signal delivered to a thread that does not hold the wait role.
 /// ASYNC-SIGNAL-SAFE.
 void csignal_fallback_handler(int signo, siginfo_t *info, void *ucontext) {
+    (void)ucontext;
     CSIGNAL_ERRNO_GUARD;
     CSIGNAL_HANDLER_SCOPE;
 
@@ -68,12 +69,6 @@ void csignal_fallback_handler(int signo, siginfo_t *info, void *ucontext) {
     csignal_record_delivery(signo, info, CSIGNAL_ROUTE_HANDLER);
     CSIGNAL_INJECT("fallback.after-record");
     csignal_role_ring();
-
-    // This thread was meant to block the signal (every thread but the role holder blocks the blockable watched
-    // set): block it again for when the handler returns, so that it does not keep taking them.
-    if (ucontext != NULL && (csignal_masks_wanted() & csignal_bit(signo))) {
-        sigaddset(&((ucontext_t *)ucontext)->uc_sigmask, signo);
-    }
 
 #ifdef CSIGNAL_AUDIT_BROKEN_HANDLER
     // Deliberately unsafe, for the audit's self-test only (scripts/audit-handler --self-test builds with it).

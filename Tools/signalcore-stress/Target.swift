@@ -29,11 +29,9 @@ struct Target: ParsableCommand {
         nonisolated(unsafe) let page = shared
         let engine = SignalEngine.shared
         let watched = SignalSet(StressSignals.watched.map { Signal($0) })
-        try engine.start(watching: watched, configuration: .init(ringCapacity: 65536, batchLimit: 64))
+        // Consumer: every record, in ring order, as fast as it comes; the library's defaults throughout.
+        let subscription = try engine.subscribe(to: watched)
         guard let waiter = engine.waitThreadID else { throw ValidationError("no wait thread") }
-
-        // Consumer: every record, in ring order, as fast as it comes.
-        let subscription = engine.subscribe(to: watched, bufferingLimit: 1 << 22)
         let collected = Mutex<[StressRecord]>([])
         let consumed = Atomic<UInt64>(0)
         let stopConsumer = Atomic<Bool>(false)
@@ -47,7 +45,7 @@ struct Target: ParsableCommand {
             func take(_ event: SignalEvent) {
                 let n = consumed.add(1, ordering: .relaxed).newValue
                 if loseEvery > 0, n % loseEvery == 0 { return }  // deliberately lossy (checker self-test)
-                batch.append(StressRecord(sequence: event.sequence, signal: event.signal.rawValue, code: event.code,
+                batch.append(StressRecord(sequence: event.sequence, signal: event.signal.rawValue, code: event.code.rawValue,
                                           value: event.value, threadID: event.threadID))
                 if event.signal.rawValue >= rtmin, let v = StressValue(raw: event.value) {
                     taken[v.sender] += 1
@@ -65,7 +63,7 @@ struct Target: ParsableCommand {
                 cstress_store(&page.pointee.records_seen, consumed.load(ordering: .relaxed))
             }
             while !stopConsumer.load(ordering: .acquiring) {
-                if let event = subscription.next(timeout: .milliseconds(50)) {
+                if let event = subscription.next(timeout: Duration.milliseconds(50)) {
                     take(event)
                     for e in subscription.drain() { take(e) }
                 }

@@ -151,7 +151,7 @@ let package = Package(
         // Helpers: each test scenario changes process-wide signal state, so it runs in one of these programs.
         .executableTarget(
             name: "SignalCoreTestHelper",
-            dependencies: ["SignalCore", "CSignalShim", "ChildProcessTesting"],
+            dependencies: ["SignalCore", "CSignalShim", "CSignalVerifySupport", "ChildProcessTesting"],
             path: "Tests/Helpers/SignalCoreTestHelper"
         ),
         .executableTarget(
@@ -204,7 +204,7 @@ let package = Package(
 
         .testTarget(
             name: "SignalCoreTests",
-            dependencies: ["SignalCore", "SignalCoreTestHelper", "ChildProcessTesting"]
+            dependencies: ["SignalCore", "CSignalShim", "SignalCoreTestHelper", "ChildProcessTesting"]
         ),
         .testTarget(
             name: "SignalCoreSafetyTests",

@@ -36,7 +36,9 @@ static bool may_change(csignal_status *status) {
         fail(status, CSIGNAL_E_NOT_RUNNING);
         return false;
     }
-    if (csignal_role_tid != 0) {  // the wait thread (an executor job) or a borrower cannot wait for itself
+    // A borrower is inside next(timeout:) and cannot be here. The wait thread can (an executor job): it applies
+    // its own part of the change itself (csignal_waiter_apply).
+    if (csignal_role_tid != 0 && !csignal_on_wait_thread()) {
         fail(status, CSIGNAL_E_ON_WAIT_THREAD);
         return false;
     }
@@ -179,7 +181,7 @@ void csignal_engine_stop(csignal_status *status) {
         fail(status, CSIGNAL_E_NOT_RUNNING);
         return;
     }
-    if (csignal_role_tid != 0) {
+    if (csignal_role_tid != 0) {  // the wait thread cannot wait for itself to exit
         fail(status, CSIGNAL_E_ON_WAIT_THREAD);
         return;
     }

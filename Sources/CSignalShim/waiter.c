@@ -35,6 +35,8 @@ static _Atomic int jobs_pending = 0;
 static _Atomic uint32_t requested_generation = 0;
 static _Atomic uint32_t applied_generation = 0;
 static _Atomic uint32_t waiter_started = 0;
+/// The generation the wait thread uses now. Touched only by the wait thread.
+static uint32_t have_generation = UINT32_MAX;
 static _Atomic uint32_t waiter_exited = 0;
 
 static timer_t lease_timer;
@@ -89,12 +91,13 @@ static void set_own_mask(void) {
     pthread_sigmask(SIG_SETMASK, &mask, NULL);
 }
 
-/// At HOME: takes a new watched set into use and acknowledges it.
-static void apply_generation(uint32_t *have) {
+/// At HOME (or in setup that runs on the wait thread itself): takes a new watched set into use and
+/// acknowledges it.
+static void apply_generation(void) {
     uint32_t generation = atomic_load_explicit(&requested_generation, memory_order_acquire);
-    if (generation == *have) return;
+    if (generation == have_generation) return;
     set_own_mask();
-    *have = generation;
+    have_generation = generation;
     atomic_store_explicit(&applied_generation, generation, memory_order_release);
     csignal_futex_wake(&applied_generation);
 }
@@ -113,7 +116,7 @@ static void *waiter_main(void *unused) {
     sigset_t internal_only;
     sigemptyset(&internal_only);
     sigaddset(&internal_only, csignal_internal_signo());
-    uint32_t have_generation = UINT32_MAX;
+    have_generation = UINT32_MAX;
 
     for (;;) {
         uint64_t word = csignal_role_load();
@@ -147,7 +150,7 @@ static void *waiter_main(void *unused) {
                                                     memory_order_acquire)) {
             break;
         }
-        apply_generation(&have_generation);
+        apply_generation();
         csignal_role_acquired();
         csignal_call_pump();
         run_jobs();
@@ -224,6 +227,10 @@ static bool wait_flag(_Atomic uint32_t *word, uint32_t until, int64_t timeout_ns
 /// NOT SAFE: setup only, with the role HOME under reclaim.
 int csignal_waiter_apply(int64_t timeout_ns) {
     uint32_t generation = atomic_fetch_add_explicit(&requested_generation, 1, memory_order_acq_rel) + 1;
+    if (csignal_on_wait_thread()) {  // setup from an executor job: the wait thread applies it itself, now
+        apply_generation();
+        return 0;
+    }
     CSIGNAL_INJECT("apply.before-ring");
     return wait_flag(&applied_generation, generation, timeout_ns, true) ? 0 : ETIMEDOUT;
 }

@@ -52,9 +52,14 @@ public final class SignalEngine: Sendable {
     /// `subscribers`, and never needed by the role holder: a claim's release (which may happen on any thread,
     /// the wait thread included) takes only `claims`.
     private let setup = Mutex(Setup())
-    /// Live subscriptions per signal number. Incremented under `setup` (so that unwatch cannot slip between a
-    /// claim's watch and its count), decremented without it.
-    private let claims = Mutex([Int](repeating: 0, count: Int(CSIGNAL_SLOTS)))
+    /// Live subscriptions per signal, and the signals an unwatch is taking away right now. A claim of signals
+    /// that are watched already only counts here, without the setup lock, so that subscribing stays cheap and
+    /// works from the wait thread even while another thread's setup waits for that thread.
+    struct Claims {
+        var counts = [Int](repeating: 0, count: Int(CSIGNAL_SLOTS))
+        var unwatching: UInt64 = 0
+    }
+    private let claims = Mutex(Claims())
     /// Subscribers; held by the role holder while it hands a batch over.
     private let subscribers = Mutex(Subscribers())
     /// Records popped from the ring in one go; used only with `subscribers` held.
@@ -81,7 +86,6 @@ public final class SignalEngine: Sendable {
     /// the engine runs already (started by this call earlier, or by a subscription).
     public func start(watching signals: SignalSet = [], configuration: Configuration = Configuration()) throws(SignalError) {
         try configuration.validate()
-        try refuseOnWaitRole()
         try signals.validateWatchable()
         try setup.withLock { (setup: inout Setup) throws(SignalError) in
             if setup.configuration != nil || csignal_engine_running() { throw .alreadyRunning }
@@ -105,7 +109,7 @@ public final class SignalEngine: Sendable {
             csignal_engine_stop(&status)
             if status.code != CSIGNAL_OK { throw SignalEngine.error(status) }
             setup.configuration = nil
-            claims.withLock { $0 = [Int](repeating: 0, count: Int(CSIGNAL_SLOTS)) }
+            claims.withLock { $0 = Claims() }
             automaticDelivery.store(false, ordering: .releasing)
             executor.close()
             if configuration.delivery == .automatic { pump() }
@@ -120,9 +124,8 @@ public final class SignalEngine: Sendable {
 
     /// Watches `signals` from now on, starting the engine when needed, until ``unwatch(_:)`` or ``stop()``.
     /// Not needed before subscribing (a subscription watches what it asks for); useful to catch a signal that
-    /// nothing subscribes to yet. Not from a task running on ``executor``.
+    /// nothing subscribes to yet.
     public func watch(_ signals: SignalSet) throws(SignalError) {
-        try refuseOnWaitRole()
         try signals.validateWatchable()
         try setup.withLock { (setup: inout Setup) throws(SignalError) in
             if setup.configuration == nil { try startLocked(&setup, configuration: Configuration(), avoiding: signals) }
@@ -132,14 +135,17 @@ public final class SignalEngine: Sendable {
 
     /// Stops watching `signals`: restores each one's previous disposition and each thread's own mask for it.
     /// Throws ``SignalError/stillClaimed(_:)`` while a subscription receives one of them (cancel it first).
-    /// Not from a task running on ``executor``.
     public func unwatch(_ signals: SignalSet) throws(SignalError) {
-        try refuseOnWaitRole()
         if let number = signals.rejectedNumber { throw .outOfRange(number) }
         try setup.withLock { (setup: inout Setup) throws(SignalError) in
             guard setup.configuration != nil else { throw .notRunning }
-            let claimed = claims.withLock { counts in signals.first { counts[Int($0.rawValue)] > 0 } }
+            let claimed = claims.withLock { claims -> Signal? in
+                if let claimed = signals.first(where: { claims.counts[Int($0.rawValue)] > 0 }) { return claimed }
+                claims.unwatching = signals.mask
+                return nil
+            }
             if let claimed { throw .stillClaimed(claimed) }
+            defer { claims.withLock { $0.unwatching = 0 } }
             var status = csignal_status()
             csignal_engine_unwatch(signals.mask, &status)
             if status.code != CSIGNAL_OK { throw SignalEngine.error(status) }
@@ -164,7 +170,8 @@ public final class SignalEngine: Sendable {
     /// What the most recent change of the threads' masks found.
     public var lastMaskSpread: MaskSpreadReport { MaskSpreadReport(csignal_last_spread()) }
 
-    /// Setup waits for the thread that holds the wait role, so that thread cannot do it.
+    /// Stop waits for the wait thread to exit, so that thread cannot do it. (Watching from a task on the
+    /// ``executor`` works: the wait thread applies its own part of the change itself.)
     private func refuseOnWaitRole() throws(SignalError) {
         if csignal_holds_role() { throw .calledOnWaitThread }
     }
@@ -200,21 +207,29 @@ public final class SignalEngine: Sendable {
         if status.code != CSIGNAL_OK { throw SignalEngine.error(status) }
     }
 
-    /// Makes sure the engine watches `signals` and counts a claim on each. Setup lock inside.
+    /// Makes sure the engine watches `signals` and counts a claim on each.
     private func claim(_ signals: SignalSet) throws(SignalError) {
-        try refuseOnWaitRole()
         try signals.validateWatchable()
+        let counted = claims.withLock { claims -> Bool in
+            // Watched already, and no unwatch under way: count it, nothing else to do.
+            guard csignal_engine_running(), csignal_engine_watched() & signals.mask == signals.mask,
+                claims.unwatching & signals.mask == 0
+            else { return false }
+            for signal in signals { claims.counts[Int(signal.rawValue)] += 1 }
+            return true
+        }
+        if counted { return }
         try setup.withLock { (setup: inout Setup) throws(SignalError) in
             if setup.configuration == nil { try startLocked(&setup, configuration: Configuration(), avoiding: signals) }
             try watchLocked(signals)
-            claims.withLock { counts in for signal in signals { counts[Int(signal.rawValue)] += 1 } }
+            claims.withLock { claims in for signal in signals { claims.counts[Int(signal.rawValue)] += 1 } }
         }
     }
 
     /// Ends one claim on each of `signals`. The signals stay watched (see the claim rule above).
     private func release(_ signals: SignalSet) {
-        claims.withLock { counts in
-            for signal in signals where counts[Int(signal.rawValue)] > 0 { counts[Int(signal.rawValue)] -= 1 }
+        claims.withLock { claims in
+            for signal in signals where claims.counts[Int(signal.rawValue)] > 0 { claims.counts[Int(signal.rawValue)] -= 1 }
         }
     }
 

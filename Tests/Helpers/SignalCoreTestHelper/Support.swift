@@ -21,6 +21,13 @@ func threadCount() -> Int {
 
 func describe(_ event: SignalEvent?) -> String {
     guard let e = event else { return "none" }
-    return "signal=\(e.signal.rawValue) pid=\(e.senderPID) uid=\(e.senderUID) code=\(e.code) value=\(e.value) route=\(e.route) tid=\(e.threadID)"
+    return "signal=\(e.signal.rawValue) pid=\(e.senderPID) uid=\(e.senderUID) code=\(e.code.rawValue) value=\(e.value) route=\(e.route) tid=\(e.threadID)"
+}
+
+/// Whether thread `tid` sleeps in sigwaitinfo/sigtimedwait with the watched signals open: it holds the wait
+/// role and waits for the kernel (its mask shows the temporary one while it waits).
+func waitsInKernel(_ tid: pid_t) -> Bool {
+    guard let report = try? SignalEngine.shared.auditThreads().first(where: { $0.threadID == tid }) else { return false }
+    return !report.blocked.isSuperset(of: SignalEngine.shared.watchedSignals)
 }
 

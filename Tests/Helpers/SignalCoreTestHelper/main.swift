@@ -1,6 +1,7 @@
 // Scenarios that change process-wide signal state, each run in its own process by the tests.
 // Usage: SignalCoreTestHelper <scenario> [arguments]
 import CSignalShim
+import CSignalVerifySupport
 import ChildProcessTesting
 import Dispatch
 import SignalCore
@@ -18,9 +19,9 @@ switch scenario {
 // The parent sends one SIGUSR1; the blocking subscription and an async subscriber each see it exactly once.
 case "roundtrip":
     must { try engine.start(watching: [.sigusr1, .sigusr2]) }
-    let blocking = engine.subscribe(to: [.sigusr1])
-    let marker = engine.subscribe(to: [.sigusr2])
-    let stream = engine.events(for: [.sigusr1])
+    let blocking = must { try engine.subscribe(to: [.sigusr1]) }
+    let marker = must { try engine.subscribe(to: [.sigusr2]) }
+    let stream = must { try engine.events(for: [.sigusr1]) }
     let asyncSeen = DispatchSemaphore(value: 0)
     nonisolated(unsafe) var asyncEvents: [SignalEvent] = []
     let consumer = Task.detached {
@@ -49,7 +50,7 @@ case "rt-order":
     let n = argument(1, default: 10_000)
     let rt = Signal.realtimeMinimum
     must { try engine.start(watching: [rt]) }
-    let subscription = engine.subscribe(to: [rt], bufferingLimit: n + 16)
+    let subscription = must { try engine.subscribe(to: [rt]) }
     say("READY pid=\(getpid())")
     var received = 0
     var firstBad = -1
@@ -90,12 +91,12 @@ case "audit":
     must { try engine.start(watching: [.sigusr1, .sighup, .sigterm]) }
     let reports = must { try engine.auditThreads() }
     for report in reports {
-        say("thread tid=\(report.threadID) name=\(report.name) waiter=\(report.isWaitThread ? 1 : 0) blocked=\(report.blocksWatched ? 1 : 0)")
+        say("thread tid=\(report.threadID) name=\(report.name) waiter=\(report.isWaitThread ? 1 : 0) blocked=\(report.openWatched.isEmpty ? 1 : 0)")
     }
     let spread = engine.lastMaskSpread
-    say("spread passes=\(spread.passes) signalled=\(spread.signalled) unreachable=\(spread.unreachable) timed_out=\(spread.timedOut)")
+    say("spread passes=\(spread.passes) signalled=\(spread.signalled) unreachable=\(spread.unreachable) competing=\(spread.competing)")
     // With every thread blocked, a process-directed signal can only go to the wait thread.
-    let subscription = engine.subscribe(to: [.sigusr1])
+    let subscription = must { try engine.subscribe(to: [.sigusr1]) }
     for _ in 0..<20 {
         must { try SignalSender.raise(.sigusr1) }
         if subscription.next(timeout: .seconds(10)) == nil { fail("SIGUSR1 not seen") }
@@ -110,7 +111,7 @@ case "audit":
 // A thread unblocks SIGUSR1 and gets it with tgkill: the fallback handler records it on that thread.
 case "handler-route":
     must { try engine.start(watching: [.sigusr1]) }
-    let subscription = engine.subscribe(to: [.sigusr1])
+    let subscription = must { try engine.subscribe(to: [.sigusr1]) }
     let thread = HelperThread.unblocking(SIGUSR1)
     must { try SignalSender.send(.sigusr1, toThread: thread.tid) }
     let event = subscription.next(timeout: .seconds(10))
@@ -122,42 +123,32 @@ case "handler-route":
     thread.join()
     must { try engine.stop() }
 
-// errno set before a handler run is the same after it, even though the handler overwrote errno inside.
-case "errno":
-    must { try engine.start(watching: [.sigusr1]) }
-    csignal_test_set_clobber_errno(true)
-    let after = csignal_test_errno_roundtrip(SIGUSR1, ERANGE)
-    csignal_test_set_clobber_errno(false)
-    waitUntil("the handler-route delivery to be counted") { engine.counts(for: .sigusr1).viaHandler == 1 }
-    say("errno_before=\(ERANGE) errno_after=\(after) via_handler=\(engine.counts(for: .sigusr1).viaHandler)")
-    must { try engine.stop() }
-
 // Previous dispositions (SIG_IGN, a foreign handler, SIG_DFL) and the thread mask come back on stop.
 case "restore":
     must { try SignalDispositions.ignore(.sigusr1) }
-    if csignal_test_install_counting_handler(SIGUSR2) != 0 { fail("install counting handler") }
+    if csv_install_counting_handler(SIGUSR2) != 0 { fail("install counting handler") }
     let blockedBefore = mainThreadBlocks(.sighup)
     for cycle in 1...3 {
         must { try engine.start(watching: [.sigusr1, .sigusr2, .sighup]) }
         check(csignal_is_engine_handler(SIGUSR1) && csignal_is_engine_handler(SIGUSR2)
               && csignal_is_engine_handler(SIGHUP), "cycle \(cycle): engine handlers installed")
         check(mainThreadBlocks(.sighup), "cycle \(cycle): SIGHUP blocked while running")
-        let subscription = engine.subscribe(to: [.sigusr1])
+        let subscription = must { try engine.subscribe(to: [.sigusr1]) }
         must { try SignalSender.raise(.sigusr1) }
         check(subscription.next(timeout: .seconds(10))?.signal == .sigusr1, "cycle \(cycle): SIGUSR1 received")
         must { try engine.stop() }
         check(subscription.isClosed, "cycle \(cycle): subscription ended by stop")
         check(must { try SignalDispositions.current(.sigusr1) } == .ignore, "cycle \(cycle): SIG_IGN restored")
-        check(csignal_test_is_counting_handler(SIGUSR2), "cycle \(cycle): foreign handler restored")
+        check(csv_is_counting_handler(SIGUSR2), "cycle \(cycle): foreign handler restored")
         check(must { try SignalDispositions.current(.sighup) } == .default, "cycle \(cycle): SIG_DFL restored")
         check(mainThreadBlocks(.sighup) == blockedBefore, "cycle \(cycle): mask restored")
         check(engine.waitThreadID == nil && !(must { try engine.auditThreads() }.contains { $0.name == "signalcore" }),
               "cycle \(cycle): wait thread gone")
     }
     must { try SignalSender.raise(.sigusr2) }
-    waitUntil("the foreign handler to run") { csignal_test_counting_handler_hits() == 1 }
+    waitUntil("the foreign handler to run") { csv_counting_hits(SIGUSR2) == 1 }
     must { try SignalSender.raise(.sigusr1) }  // ignored: we are still here afterwards
-    say("foreign_hits=\(csignal_test_counting_handler_hits())")
+    say("foreign_hits=\(csv_counting_hits(SIGUSR2))")
 
 // Every bad input is refused with its own error and changes nothing.
 case "bad-input":
@@ -176,11 +167,13 @@ case "bad-input":
         (.sigill, .synchronous(.sigill)), (.sigtrap, .synchronous(.sigtrap)), (.sigsys, .synchronous(.sigsys)),
         (Signal(0), .outOfRange(0)), (Signal(-3), .outOfRange(-3)), (Signal(65), .outOfRange(65)),
         (Signal(32), .reservedByLibc(Signal(32))), (Signal(33), .reservedByLibc(Signal(33))),
-        (Signal.engineInternal, .engineInternal(.engineInternal)),
     ]
     for (signal, error) in refused {
         expect(error, "start with \(signal.rawValue)") { () throws(SignalError) in
             try engine.start(watching: [.sigusr1, signal])
+        }
+        expect(error, "subscribe to \(signal.rawValue)") { () throws(SignalError) in
+            _ = try engine.events(for: [.sigusr1, signal])
         }
     }
     expect(.invalidConfiguration("ringCapacity must be a power of two in 2...65536, not 1000"), "ring 1000") {
@@ -191,14 +184,17 @@ case "bad-input":
     check(must { try SignalDispositions.current(.sigusr1) } == .default, "SIGUSR1 disposition untouched")
     check(!mainThreadBlocks(.sigusr1), "SIGUSR1 not blocked")
     check(threadCount() == threadsBefore, "no thread created")
+    check(engine.subscriptionCount == 0, "no subscription left by refusals")
     expect(.notRunning, "stop while stopped") { () throws(SignalError) in try engine.stop() }
-    expect(.notRunning, "watch while stopped") { () throws(SignalError) in try engine.watch([.sigusr2]) }
+    expect(.notRunning, "unwatch while stopped") { () throws(SignalError) in try engine.unwatch([.sigusr2]) }
 
     must { try engine.start(watching: [.sigusr1]) }
     let threadsRunning = threadCount()
     expect(.alreadyRunning, "second start") { () throws(SignalError) in try engine.start(watching: [.sigusr2]) }
     check(threadCount() == threadsRunning, "second start made no thread")
-    for (signal, error) in refused {
+    guard let internalSignal = Signal.engineInternal else { fail("no internal signal while running") }
+    let refusedRunning = refused + [(internalSignal, SignalError.engineInternal(internalSignal))]
+    for (signal, error) in refusedRunning {
         expect(error, "watch \(signal.rawValue)") { () throws(SignalError) in try engine.watch([.sigusr2, signal]) }
     }
     check(engine.watchedSignals == [.sigusr1], "watched set unchanged")
@@ -209,21 +205,36 @@ case "bad-input":
     expect(.uncatchable(.sigkill), "ignore SIGKILL") { () throws(SignalError) in try SignalDispositions.ignore(.sigkill) }
     expect(.outOfRange(99), "send 99") { () throws(SignalError) in try SignalSender.raise(Signal(99)) }
     check(csignal_is_engine_handler(SIGUSR1), "engine handler still installed")
+    let subscription = must { try engine.subscribe(to: [.sigusr1]) }
+    expect(.stillClaimed(.sigusr1), "unwatch a claimed signal") { () throws(SignalError) in try engine.unwatch([.sigusr1]) }
+    subscription.cancel()
+    must { try engine.unwatch([.sigusr1]) }
+    check(!csignal_is_engine_handler(SIGUSR1), "unwatch after the last subscription")
     must { try engine.stop() }
     say("done")
 
-// A ring of 16 records takes 100 queued signals: 16 kept, 84 dropped, counters exact.
+// A ring of 16 records drained by hand takes 100 queued signals: the wait thread stops taking them while the
+// ring has no room, so they wait in the kernel; every drain makes room; nothing is dropped, all arrive in order.
 case "overflow":
     let n = argument(1, default: 100)
     let rt = Signal.realtimeMinimum
-    must { try engine.start(watching: [rt], configuration: .init(ringCapacity: 16, delivery: .manual)) }
+    must { try engine.start(watching: [rt], configuration: .init(ringCapacity: 16, batchLimit: 4, delivery: .manual)) }
     say("READY pid=\(getpid())")
-    let poller = engine.poller(for: rt)
-    waitUntil("\(n) deliveries", timeout: .seconds(30)) { poller.total >= UInt64(n) }
-    let records = engine.drain()
+    let poller = must { try engine.poller(for: rt) }
+    waitUntil("the first deliveries", timeout: .seconds(30)) { poller.total >= 12 }
+    var records: [SignalEvent] = []
+    let deadline = ContinuousClock.now + .seconds(30)
+    while records.count < n, ContinuousClock.now < deadline {
+        let batch = engine.drain()
+        records += batch
+        if batch.isEmpty {
+            var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+            nanosleep(&pause, nil)
+        }
+    }
     let counts = engine.counts(for: rt)
-    let values = records.map { String($0.value) }.joined(separator: ",")
-    say("records=\(records.count) values=\(values)")
+    let inOrder = records.map(\.value) == (1...CInt(n)).map { $0 }
+    say("records=\(records.count) in_order=\(inOrder ? 1 : 0)")
     say("delivered=\(counts.delivered) dropped=\(counts.droppedRecords) total_dropped=\(engine.droppedRecords)")
     must { try engine.stop() }
 
@@ -233,17 +244,17 @@ case "idle":
     must { try engine.start(watching: [.sigusr1, .sigterm, .sighup]) }
     guard let tid = engine.waitThreadID else { fail("no wait thread") }
     func switches() -> UInt64 {
-        var report = csignal_thread_report()
-        if csignal_thread_status(tid, &report) != 0 { fail("status of \(tid)") }
-        return report.voluntary_switches
+        let reports = must { try engine.auditThreads() }
+        guard let report = reports.first(where: { $0.threadID == tid }) else {
+            fail("status of \(tid)")
+        }
+        return report.voluntaryContextSwitches
     }
     // One delivery first, so that the thread is in its steady state (asleep in sigwaitinfo). Polled, not taken
     // with next(timeout:): a blocking caller would borrow the wait role and hold a lease, which is not idle.
     must { try SignalSender.raise(.sigusr1) }
     waitUntil("the warm-up delivery") { engine.counts(for: .sigusr1).delivered == 1 }
-    waitUntil("the wait thread to go back to sleep") {
-        must { try engine.auditThreads() }.first { $0.isWaitThread }.map { !$0.blocksWatched } ?? false
-    }
+    waitUntil("the wait thread to go back to sleep") { waitsInKernel(tid) }
     let before = switches()
     var ts = timespec(tv_sec: seconds, tv_nsec: 0)
     nanosleep(&ts, nil)  // the measurement window itself, not a synchronisation
@@ -255,14 +266,14 @@ case "idle":
 case "subscribers":
     must { try engine.start(watching: [.sigusr1, .sigusr2]) }
     runAsync {
-        let a = engine.events(for: [.sigusr1])
-        let b = engine.events(for: [.sigusr1, .sigusr2])
-        let c = engine.events(for: [.sigusr2])
+        let a = must { try engine.events(for: [.sigusr1]) }
+        let b = must { try engine.events(for: [.sigusr1, .sigusr2]) }
+        let c = must { try engine.events(for: [.sigusr2]) }
         say("subscriptions=\(engine.subscriptionCount)")
         async let seenA: [CInt] = a.prefix(3).map { $0.signal.rawValue }.reduce(into: []) { $0.append($1) }
         async let seenB: [CInt] = b.prefix(4).map { $0.signal.rawValue }.reduce(into: []) { $0.append($1) }
         async let seenC: [CInt] = c.prefix(1).map { $0.signal.rawValue }.reduce(into: []) { $0.append($1) }
-        let gate = engine.subscribe(to: [.sigusr1, .sigusr2])
+        let gate = must { try engine.subscribe(to: [.sigusr1, .sigusr2]) }
         // One at a time: standard signals coalesce, so each send waits until the previous one was recorded.
         for signal in [Signal.sigusr1, .sigusr1, .sigusr2, .sigusr1] {
             must { try SignalSender.raise(signal) }
@@ -271,7 +282,7 @@ case "subscribers":
         gate.cancel()
         say("a=\(await seenA) b=\(await seenB) c=\(await seenC)")
         // a, b and c are finished or dropped here; a new one is cancelled through its task.
-        let d = engine.events(for: [.sigusr1])
+        let d = must { try engine.events(for: [.sigusr1]) }
         let task = Task { for await _ in d {} ; return "ended" }
         task.cancel()
         say("cancelled_task=\(await task.value)")
@@ -285,25 +296,35 @@ case "blocking-wait":
     must { try engine.start(watching: [.sigusr1]) }
     let clock = ContinuousClock()
     let started = clock.now
-    let none = engine.wait(for: [.sigusr1], timeout: .milliseconds(300))
+    let none = must { try engine.wait(for: [.sigusr1], timeout: .milliseconds(300)) }
     let waited = clock.now - started
     say("timeout_result=\(describe(none)) waited_ms=\(milliseconds(waited))")
-    let subscription = engine.subscribe(to: [.sigusr1])
+    let subscription = must { try engine.subscribe(to: [.sigusr1]) }
     let sender = HelperThread { _ in _ = try? SignalSender.raise(.sigusr1) }
     let event = subscription.next(timeout: .seconds(10))
     sender.join()
     say("event \(describe(event))")
     must { try engine.stop() }
 
-// Watching more signals on a running engine, and unwatching one, which restores it.
+// Watching more signals on a running engine, and unwatching one, which restores it; unwatch is refused while a
+// subscription still receives the signal.
 case "watch-running":
     must { try SignalDispositions.ignore(.sigusr2) }
     must { try engine.start(watching: [.sigusr1]) }
     must { try engine.watch([.sigusr2, .sighup]) }
     check(engine.watchedSignals == [.sigusr1, .sigusr2, .sighup], "watched set grew")
-    let subscription = engine.subscribe(to: [.sigusr2, .sighup])
+    let usr2 = must { try engine.subscribe(to: [.sigusr2]) }
+    let hup = must { try engine.subscribe(to: [.sighup]) }
     must { try SignalSender.raise(.sigusr2) }
-    check(subscription.next(timeout: .seconds(10))?.signal == .sigusr2, "SIGUSR2 received after watch")
+    check(usr2.next(timeout: .seconds(10))?.signal == .sigusr2, "SIGUSR2 received after watch")
+    do {
+        try engine.unwatch([.sigusr2])
+        check(false, "unwatch refused while subscribed")
+    } catch {
+        check(error == .stillClaimed(.sigusr2), "unwatch refused while subscribed", detail: "\(error)")
+    }
+    usr2.cancel()
+    check(engine.watchedSignals.contains(.sigusr2), "still watched after the last subscription ended")
     must { try engine.unwatch([.sigusr2]) }
     check(engine.watchedSignals == [.sigusr1, .sighup], "watched set shrank")
     check(must { try SignalDispositions.current(.sigusr2) } == .ignore, "SIGUSR2 back to SIG_IGN")
@@ -311,7 +332,7 @@ case "watch-running":
     check(mainThreadBlocks(.sighup) && mainThreadBlocks(.sigusr1), "others still blocked")
     must { try SignalSender.raise(.sigusr2) }  // ignored now
     must { try SignalSender.raise(.sighup) }
-    check(subscription.next(timeout: .seconds(10))?.signal == .sighup, "SIGHUP still received")
+    check(hup.next(timeout: .seconds(10))?.signal == .sighup, "SIGHUP still received")
     check(engine.counts(for: .sigusr2).delivered == 1, "SIGUSR2 counted once")
     must { try engine.stop() }
     say("done")
@@ -319,7 +340,7 @@ case "watch-running":
 // The poll path: counts new deliveries since the last look.
 case "poll":
     must { try engine.start(watching: [.sigusr1]) }
-    var poller = engine.poller(for: .sigusr1)
+    var poller = must { try engine.poller(for: .sigusr1) }
     check(poller.poll() == 0 && !poller.hasNew, "nothing before sending")
     for i in 1...5 {
         must { try SignalSender.raise(.sigusr1) }
@@ -337,7 +358,7 @@ case "executor":
     guard let waiter = engine.waitThreadID else { fail("no wait thread") }
     runAsync {
         await withTaskExecutorPreference(engine.executor) {
-            let events = engine.events(for: [.sigusr1])
+            let events = must { try engine.events(for: [.sigusr1]) }
             var threads: [pid_t] = []
             var iterator = events.makeAsyncIterator()
             for _ in 0..<3 {
@@ -352,7 +373,7 @@ case "executor":
                 try engine.stop()
                 say("stop_on_wait_thread=accepted")
             } catch {
-                say("stop_on_wait_thread=\((error as? SignalError)?.errno ?? 0)")
+                say("stop_on_wait_thread=\(error as? SignalError == .calledOnWaitThread ? "refused" : "\(error)")")
             }
         }
     }
@@ -369,7 +390,7 @@ case "executor":
 // and stop all keep working around it.
 case "borrow":
     must { try engine.start(watching: [.sigusr1, .sigusr2]) }
-    let everything = engine.subscribe(to: [.sigusr1, .sigusr2, .sighup], bufferingLimit: 64)
+    let everything = must { try engine.subscribe(to: [.sigusr1, .sigusr2, .sighup]) }
     // The main thread never blocks in next() here (it would borrow the role itself): it polls with a deadline.
     func nextOnMain() -> SignalEvent? {
         var event: SignalEvent? = nil
@@ -379,7 +400,7 @@ case "borrow":
         }
         return event
     }
-    let aSubscription = engine.subscribe(to: [.sigusr1])
+    let aSubscription = must { try engine.subscribe(to: [.sigusr1]) }
     nonisolated(unsafe) var aEvents: [SignalEvent] = []
     let aTaken = DispatchSemaphore(value: 0)  // one signal per event A took (counting without taking from A)
     let aDone = DispatchSemaphore(value: 0)
@@ -393,10 +414,8 @@ case "borrow":
         aDone.signal()
     }
     if aWaiting.wait(timeout: .now() + 10) == .timedOut { fail("A did not start") }
-    waitUntil("A to hold the wait role") {
-        must { try engine.auditThreads() }.first { $0.threadID == a.tid }.map { !$0.blocksWatched } ?? false
-    }
-    // 1. Deliveries while A waits are recorded by A itself and handed to A directly.
+    waitUntil("A to hold the wait role") { waitsInKernel(a.tid) }
+    // 1. Deliveries while A waits are recorded by A itself, which hands them to every subscription.
     for i in 1...3 {
         must { try SignalSender.raise(.sigusr1) }
         if nextOnMain()?.signal != .sigusr1 { fail("delivery \(i) not handed over") }
@@ -435,12 +454,14 @@ case "lease":
     must { try engine.start(watching: [.sigusr1, .sigusr2]) }
     guard let waiterTID = engine.waitThreadID else { fail("no wait thread") }
     func waiterSwitches() -> UInt64 {
-        var report = csignal_thread_report()
-        if csignal_thread_status(waiterTID, &report) != 0 { fail("status of \(waiterTID)") }
-        return report.voluntary_switches
+        let reports = must { try engine.auditThreads() }
+        guard let report = reports.first(where: { $0.threadID == waiterTID }) else {
+            fail("status of \(waiterTID)")
+        }
+        return report.voluntaryContextSwitches
     }
     let rounds = 20
-    let subscription = engine.subscribe(to: [.sigusr1])
+    let subscription = must { try engine.subscribe(to: [.sigusr1]) }
     let seen = Atomic<Int>(0)
     let consumer = HelperThread { _ in
         for _ in 0..<rounds {
@@ -453,9 +474,7 @@ case "lease":
     waitUntil("round 1") { seen.load(ordering: .acquiring) == 1 }
     let before = waiterSwitches()
     for round in 2...rounds {
-        waitUntil("the consumer to wait again") {
-            must { try engine.auditThreads() }.first { $0.threadID == consumer.tid }.map { !$0.blocksWatched } ?? false
-        }
+        waitUntil("the consumer to wait again") { waitsInKernel(consumer.tid) }
         must { try SignalSender.raise(.sigusr1) }
         waitUntil("round \(round)") { seen.load(ordering: .acquiring) == round }
     }
@@ -463,7 +482,7 @@ case "lease":
     consumer.join()
     say("rounds=\(rounds) waiter_wakeups_during_loop=\(after - before)")
     // The consumer is gone with the lease: the wait thread must take deliveries again.
-    let others = engine.subscribe(to: [.sigusr2])
+    let others = must { try engine.subscribe(to: [.sigusr2]) }
     let clock = ContinuousClock()
     let sent = clock.now
     must { try SignalSender.raise(.sigusr2) }

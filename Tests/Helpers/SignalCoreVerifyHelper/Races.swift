@@ -23,11 +23,11 @@ func scenarioThreadStorm(maxThreads: Int) {
     let after = csv_count_threads()
     let created = csv_storm_stop()
     let spread = engine.lastMaskSpread
-    say("storm created=\(created) threads_at_start=\(before) threads_after_start=\(after) start_ms=\(milliseconds(startTime)) passes=\(spread.passes) signalled=\(spread.signalled) unreachable=\(spread.unreachable) timed_out=\(spread.timedOut)")
+    say("storm created=\(created) threads_at_start=\(before) threads_after_start=\(after) start_ms=\(milliseconds(startTime)) passes=\(spread.passes) signalled=\(spread.signalled) unreachable=\(spread.unreachable) competing=\(spread.competing)")
     check(after > before, "threads were being created while start spread the mask")
     check(auditAllBlocked("storm"), "every thread (including the ones created during start) blocks the watched signals")
     // With every thread blocked, process-directed signals all reach the wait thread.
-    let subscription = engine.subscribe(to: [.realtime(0)], bufferingLimit: 256)
+    let subscription = must { try engine.subscribe(to: [.realtime(0)]) }
     for i in 1...50 { must { try SignalSender.queue(.realtime(0), to: getpid(), value: CInt(i)) } }
     var routes: [SignalEvent.Route] = []
     for _ in 1...50 {
@@ -155,7 +155,7 @@ func scenarioCycles(cycles: Int) {
     for i in 1...cycles {
         must { try engine.start(watching: [.sigusr1, .sigterm]) }
         if i % 1000 == 0 {
-            let s = engine.subscribe(to: [.sigusr1])
+            let s = must { try engine.subscribe(to: [.sigusr1]) }
             must { try SignalSender.raise(.sigusr1) }
             if s.next(timeout: .seconds(10)) == nil { fail("cycle \(i): SIGUSR1 not seen") }
         }
@@ -233,7 +233,7 @@ func scenarioQueueFull(limit: Int) {
     let rt = Signal.realtime(4)
     if csv_set_sigpending_limit(UInt64(limit)) != 0 { fail("setrlimit(RLIMIT_SIGPENDING)") }
     must { try engine.start(watching: [rt]) }
-    let subscription = engine.subscribe(to: [rt], bufferingLimit: limit * 4)
+    let subscription = must { try engine.subscribe(to: [rt]) }
     // The target thread blocks rt (created after start, it inherits the engine's mask), so thread-directed
     // signals pile up in its own queue: the wait thread cannot take them.
     let ready = DispatchSemaphore(value: 0)
@@ -325,7 +325,7 @@ func scenarioSubscriberStress(count: Int) {
     let engine = SignalEngine.shared
     let rt = Signal.realtime(5)
     must { try engine.start(watching: [rt]) }
-    let subscriptions = (0..<3).map { _ in engine.subscribe(to: [rt], bufferingLimit: count + 16) }
+    let subscriptions = (0..<3).map { _ in must { try engine.subscribe(to: [rt]) } }
     let inOrder = Atomic<Int>(0)
     let consumers = subscriptions.map { subscription in
         PlainThread {
@@ -342,7 +342,7 @@ func scenarioSubscriberStress(count: Int) {
     let churned = Atomic<Int>(0)
     let churn = PlainThread {
         while !stop.load(ordering: .relaxed) {
-            let s = engine.subscribe(to: [rt], bufferingLimit: 8)
+            let s = must { try engine.subscribe(to: [rt], buffering: .bufferingNewest(8)) }
             _ = s.next(timeout: .milliseconds(1))
             s.cancel()
             churned.add(1, ordering: .relaxed)
@@ -351,7 +351,7 @@ func scenarioSubscriberStress(count: Int) {
     let polled = Atomic<UInt64>(0)
     // Made here, before the flood starts: a poller counts from the moment it is made, and the worker thread may
     // start late on a loaded machine.
-    let startingPoller = engine.poller(for: rt)
+    let startingPoller = must { try engine.poller(for: rt) }
     let poller = PlainThread {
         var p = startingPoller
         var total: UInt64 = 0
@@ -361,7 +361,7 @@ func scenarioSubscriberStress(count: Int) {
     }
     let asyncDone = DispatchSemaphore(value: 0)
     let asyncSeen = Atomic<Int>(0)
-    let stream = engine.events(for: [rt], bufferingLimit: count + 16)
+    let stream = must { try engine.events(for: [rt]) }
     Task.detached {
         var n = 0
         for await _ in stream {

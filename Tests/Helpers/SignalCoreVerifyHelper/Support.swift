@@ -45,7 +45,7 @@ func reap(_ pid: pid_t, timeout: Duration = .seconds(20)) -> String {
 /// Every thread of this process must block `watched`, except the wait thread. Prints offenders.
 func auditAllBlocked(_ label: String) -> Bool {
     let reports = must { try SignalEngine.shared.auditThreads() }
-    let offenders = reports.filter { !$0.isWaitThread && !$0.blocksWatched }
+    let offenders = reports.filter { !$0.isWaitThread && !$0.openWatched.isEmpty }
     for o in offenders { say("unblocked_thread tid=\(o.threadID) name=\(o.name)") }
     say("\(label)_threads=\(reports.count) \(label)_unblocked=\(offenders.count)")
     return offenders.isEmpty

@@ -37,6 +37,10 @@ struct AsyncMainHelper {
 
     static func main() async {
         let args = CommandLine.arguments
+        if args.count > 1, args[1] == "order" {
+            await order(count: args.count > 2 ? Int(args[2]) ?? 10_000 : 10_000)
+            return
+        }
         let ownCount = args.count > 1 ? Int(args[1]) ?? 5000 : 5000
         let parentCount = args.count > 2 ? Int(args[2]) ?? 1000 : 1000
         let engine = SignalEngine.shared
@@ -114,6 +118,37 @@ struct AsyncMainHelper {
         let handlerRoute = SignalSet(standard + [rt]).reduce(UInt64(0)) { $0 + engine.counts(for: $1).viaHandler }
         say("handler_route_total=\(handlerRoute)")
         do { try engine.stop() } catch { fail("stop: \(error)") }
+        say("DONE")
+    }
+
+    /// The shape services run: an async `@main` program awaits a real-time signal with `for await` and the
+    /// library's defaults. The parent queues `count` values with sigqueue (retrying on EAGAIN); every value must
+    /// arrive exactly once, in order, taken by the wait thread: the engine took over the parked main thread, so
+    /// there is one dequeuer.
+    static func order(count: Int) async {
+        let engine = SignalEngine.shared
+        let events: SignalEvents
+        do { events = try engine.events(for: [rt]) } catch { fail("events: \(error)") }
+        let spread = engine.lastMaskSpread
+        say("adopted_parker=\(spread.adoptedParkerThreadID ?? 0) pid=\(getpid())")
+        let main = (try? engine.auditThreads())?.first { $0.threadID == getpid() }
+        say("main_role=\(main.map { "\($0.role)" } ?? "none") main_open=\(main.map { "\($0.openWatched)" } ?? "none")")
+        say("READY pid=\(getpid())")
+        var expected: CInt = 1
+        var outOfOrder = 0
+        var firstBad: CInt = 0
+        var viaHandler = 0
+        for await event in events {
+            if event.value != expected {
+                outOfOrder += 1
+                if firstBad == 0 { firstBad = expected }
+            }
+            if event.route == .handler { viaHandler += 1 }
+            expected = event.value + 1
+            if event.value == CInt(count) { break }
+        }
+        let counts = engine.counts(for: rt)
+        say("received_last=\(expected - 1) out_of_order=\(outOfOrder) first_bad=\(firstBad) via_handler=\(viaHandler) delivered=\(counts.delivered) dropped=\(counts.droppedRecords)")
         say("DONE")
     }
 }

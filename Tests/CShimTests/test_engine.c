@@ -270,3 +270,23 @@ TEST(doorbells_get_through_when_the_users_queued_signals_are_at_the_limit, 20) {
     engine_watch(bit(SIGHUP));
     engine_stop();
 }
+
+TEST(the_engine_takes_the_highest_real_time_signal_the_system_lets_it_install, 10) {
+    // Under valgrind, which keeps SIGRTMAX for itself (sigaction fails with EINVAL), this is SIGRTMAX-1.
+    engine_start(0);
+    int internal = csignal_internal_signo();
+    struct sigaction probe;
+    bool sigrtmax_refused = sigaction(SIGRTMAX, NULL, &probe) == 0 && internal != SIGRTMAX;
+    note("internal signal %d (SIGRTMAX %d)%s", internal, SIGRTMAX, sigrtmax_refused ? ": SIGRTMAX was refused" : "");
+    CHECK(internal >= SIGRTMIN && internal <= SIGRTMAX, "a real-time signal");
+    for (int s = internal + 1; s <= SIGRTMAX; s++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = counting_handler;
+        CHECK(sigaction(s, &sa, NULL) != 0, "signal %d above the chosen one takes no handler here", s);
+    }
+    engine_watch(bit(SIGUSR1));
+    kill(getpid(), SIGUSR1);
+    CHECK(log_wait(SIGUSR1, 1, 5000) == 1, "the engine works with it");
+    engine_stop();
+}

@@ -297,6 +297,19 @@ func runHelper(_ arguments: [String]) throws -> (SpawnedProcess, ProcessExit) {
         #expect(helper.value("stop_on_wait_thread") == "refused")
     }
 
+    @Test func aJobThatCrashesOnTheWaitThreadGetsTheRuntimesBacktrace() throws {
+        let (helper, exit) = try SpawnedProcess.run(
+            "SignalCoreTestHelper", ["executor-crash"], standardError: .mergedWithOutput, timeout: .seconds(60))
+        #expect(exit == .signalled(SIGILL), "\(helper.transcript)")
+        let waiter = try #require(helper.value("waiter"))
+        #expect(helper.value("crashing_on") == waiter, "the job ran on the wait thread")
+        // The backtracer suspended every thread, the wait thread included, and names it as the one that crashed.
+        #expect(helper.lines.contains { $0.hasPrefix("Thread ") && $0.hasSuffix("\"signalcore\" crashed:") },
+                "\(helper.transcript)")
+        #expect(!helper.transcript.contains("failed to suspend"), "\(helper.transcript)")
+        #expect(helper.transcript.contains("Fatal error: Index out of range"))
+    }
+
     @Test func blockingWaiterBorrowsTheWaitRoleSafely() throws {
         let (helper, exit) = try runHelper(["borrow"])
         #expect(exit == .exited(0), "\(helper.lines)")

@@ -495,6 +495,21 @@ case "lease":
     say("after_lease_signal=\(event?.signal.rawValue ?? 0) after_lease_ms=\(milliseconds(took)) after_lease_tid=\(event?.threadID ?? 0) waiter=\(waiterTID)")
     must { try engine.stop() }
 
+// A job on the wait thread traps: the process must die the ordinary way, with the Swift runtime's backtrace of
+// the crashed thread (the wait thread leaves SIGILL, SIGTRAP, SIGSEGV and the other fault signals unblocked).
+case "executor-crash":
+    must { try engine.start(watching: [.sigusr1]) }
+    say("waiter=\(engine.waitThreadID ?? 0)")
+    let crashing = Task(executorPreference: engine.executor) {
+        let values: [Int] = []
+        say("crashing_on=\(csignal_gettid())")
+        return values[Int(getpid() % 2) + 5]  // out of bounds: a trap
+    }
+    _ = crashing
+    var forever = timespec(tv_sec: 30, tv_nsec: 0)
+    nanosleep(&forever, nil)
+    fail("the job did not crash")
+
 default:
     fail("unknown scenario \(scenario)")
 }

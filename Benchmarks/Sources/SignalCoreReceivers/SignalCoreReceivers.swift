@@ -40,25 +40,24 @@ public enum SignalCoreReceivers {
     /// The real-time signal of the floods (slot 1): SIGRTMIN+1, which every peer can watch (CBench.h says why).
     private static let realtimeSignal = Signal(cbench_rt_signal())
 
-    /// Starts the engine with its default configuration, subscribes as `path` does with default arguments, and
-    /// returns the loop that hands each delivery to `seen`. Watches SIGUSR1 and, unless `realtime` is false,
+    /// Subscribes as `path` does with default arguments (which starts the engine with its default
+    /// configuration), and returns the loop that hands each delivery to `seen`. Watches SIGUSR1 and, unless `realtime` is false,
     /// SIGRTMIN+1. The poll loop reports counts to `seenMany` instead (it sees no records).
     public static func prepare(
         _ path: SignalCorePath, realtime: Bool = true,
         seen: @escaping SeenHandler, seenMany: @escaping @Sendable (_ slot: CInt, _ count: UInt64) -> Void
     ) throws -> SignalCoreLoop {
         let signals: SignalSet = realtime ? [.sigusr1, realtimeSignal] : [.sigusr1]
-        try engine.start(watching: signals)
         switch path {
         case .forAwait:
-            let events = engine.events(for: signals)
+            let events = try engine.events(for: signals)
             return .async {
                 for await event in events {
                     if !seen(slot(event), value(event)) { break }
                 }
             }
         case .forAwaitOnEngineExecutor:
-            let events = engine.events(for: signals)
+            let events = try engine.events(for: signals)
             return .async {
                 await withTaskExecutorPreference(engine.executor) {
                     for await event in events {
@@ -67,15 +66,15 @@ public enum SignalCoreReceivers {
                 }
             }
         case .blocking:
-            let subscription = engine.subscribe(to: signals)
+            let subscription = try engine.subscribe(to: signals)
             return .blocking {
                 while true {
                     if let event = subscription.next(timeout: .seconds(10)), !seen(slot(event), value(event)) { return }
                 }
             }
         case .poll:
-            let usr1 = engine.poller(for: .sigusr1)
-            let rt = engine.poller(for: realtimeSignal)
+            let usr1 = try engine.poller(for: .sigusr1)
+            let rt = try engine.poller(for: realtimeSignal)
             return .blocking {
                 var usr1 = usr1
                 var rt = rt
@@ -92,7 +91,7 @@ public enum SignalCoreReceivers {
 
     @inline(__always)
     private static func value(_ event: SignalEvent) -> UInt64 {
-        event.code == SignalEvent.Code.queue ? UInt64(UInt32(bitPattern: event.value)) : 0
+        event.code == .queue ? UInt64(UInt32(bitPattern: event.value)) : 0
     }
 
     // MARK: Costs
@@ -102,8 +101,7 @@ public enum SignalCoreReceivers {
     /// in ns. Marginal = a loop of blackHole(x) minus the same loop of blackHole(a constant the optimizer
     /// cannot see through).
     public static func pollCost(iterations n: Int, opaqueFalse: Bool, opaqueZero: UInt64) throws -> [Double] {
-        try engine.start(watching: [.sigusr1])
-        let poller = engine.poller(for: .sigusr1)
+        let poller = try engine.poller(for: .sigusr1)
         var mutablePoller = poller
         func best(_ body: () -> Void) -> Double {
             var bestNs = Double.infinity
@@ -126,13 +124,13 @@ public enum SignalCoreReceivers {
         return [withHasNew - withFalse, withPoll - withZero, plainHasNew, plainPoll, withFalse]
     }
 
-    /// Allocations on the recording path, with manual delivery (records stay in the C ring, no Swift runs per
-    /// signal). Calls `ready`, waits (at most 60 s) until `count` SIGRTMIN+1 deliveries were counted, and returns
-    /// [mallocs of the whole process meanwhile, deliveries, dropped records]. The ring is sized to hold the
-    /// whole flood: this measures recording, not what happens when the ring is full.
+    /// Allocations on the recording path: the engine with its defaults watches SIGRTMIN+1 and nothing
+    /// subscribes, so each delivery is recorded and pumped to nobody. Calls `ready`, waits (at most 60 s) until
+    /// `count` deliveries were counted, and returns [mallocs of the whole process meanwhile, deliveries, dropped
+    /// records].
     public static func recordingAllocations(count: Int, mallocs: () -> UInt64, ready: () -> Void) throws -> [Double] {
         let rt = realtimeSignal
-        try engine.start(watching: [rt], configuration: .init(ringCapacity: 65536, delivery: .manual))
+        try engine.watch([rt])
         let base = engine.counts(for: rt).delivered
         let before = mallocs()
         ready()

@@ -68,6 +68,7 @@ void csignal_fallback_handler(int signo, siginfo_t *info, void *ucontext) {
     // flag clear and rings again: no record can sit unnoticed in the ring (role.c, THE DRAIN FLAG).
     csignal_record_delivery(signo, info, CSIGNAL_ROUTE_HANDLER);
     CSIGNAL_INJECT("fallback.after-record");
+    csignal_parker_hint(csignal_gettid());  // before the ring: the wait thread looks when it wakes for it
     csignal_role_ring();
 
 #ifdef CSIGNAL_AUDIT_BROKEN_HANDLER

@@ -8,11 +8,11 @@
 //   watched.c       -> send.c, ring.c
 //   role.c          -> send.c, futex.c, watched.c
 //   masks.c         -> send.c, futex.c, threads.c, watched.c
-//   parker.c        -> send.c, futex.c, threads.c, masks.c, watched.c
+//   parker.c        -> send.c, futex.c, threads.c, masks.c, watched.c, role.c (the wait thread's id)
 //   dump.c          -> send.c, futex.c, watched.c
 //   handler.c       -> recorder.c, role.c, masks.c, parker.c, dump.c, watched.c
 //   take.c          -> recorder.c, role.c, watched.c, ring.c
-//   waiter.c        -> take.c, role.c, futex.c, send.c, watched.c
+//   waiter.c        -> take.c, role.c, futex.c, send.c, watched.c, parker.c
 //   borrow.c        -> take.c, role.c, waiter.c, futex.c, send.c
 //   dispositions.c  -> send.c, watched.c (and the handlers' addresses)
 //   engine.c        -> dispositions.c, masks.c, parker.c, waiter.c, role.c, watched.c, ring.c, futex.c
@@ -230,8 +230,17 @@ pid_t csignal_parker_adopt(int64_t timeout_ns);
 void csignal_parker_maybe_take(void *ucontext, pid_t self);
 /// The adopted parker's tid, or 0. ASYNC-SIGNAL-SAFE.
 pid_t csignal_parker_tid(void);
-/// Test hook: treats `mask` (a static sigset in the test) as libdispatch's park mask.
+/// The fallback handler ran on thread `self`: if that is the main thread, the wait thread should look for a
+/// parker to adopt. ASYNC-SIGNAL-SAFE.
+void csignal_parker_hint(pid_t self);
+/// Whether a hint arrived since the last call (clears it), unless an attempt after a hint found nothing since
+/// setup last looked. For the wait thread, which then calls csignal_parker_adopt_after_hint.
+bool csignal_parker_take_hint(void);
+void csignal_parker_adopt_after_hint(int64_t timeout_ns);
+#ifdef CSIGNAL_TESTING
+/// Treats `mask` (a static sigset in the test) as libdispatch's park mask.
 void csignal_parker_set_foreign_mask(const void *mask);
+#endif
 
 // --- dump.c --------------------------------------------------------------------------------------------------
 

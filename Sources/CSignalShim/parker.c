@@ -23,6 +23,8 @@
 // │ pointer (as Go's runtime does to inject a call), and the kernel resumes the thread in our loop when the    │
 // │ handler returns.                                                                                           │
 // │                                                                                                            │
+// │ The engine looks when it starts watching, and again when the fallback handler ran on the main thread    │
+// │ (an async program's main thread may park a moment after the engine started): the wait thread does it.  │
 // │ It is done only when it is certain to be that loop: setup reads /proc/self/task/PID/syscall and finds     │
 // │ rt_sigsuspend on a mask that lies inside libdispatch.so and is empty; the handler then checks that the    │
 // │ interrupted instruction follows a system-call instruction, that the call returned EINTR, and (x86_64) that │
@@ -37,9 +39,16 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
+#include <time.h>
 #include <unistd.h>
 
 static _Atomic pid_t requested_tid = 0;
+/// Set by the fallback handler when it runs on the main thread: a sign that the main thread waits with a mask
+/// of its own (perhaps libdispatch's park, entered after the engine's last look). The wait thread then looks.
+static _Atomic int hinted = 0;
+/// A hint-driven attempt found no libdispatch park: hints are ignored until setup looks again.
+static _Atomic int hints_off = 0;
+static pthread_mutex_t adopt_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint64_t requested_mask = 0;
 static _Atomic uint32_t adopted_tid = 0;  // futex word: the parker's tid once it runs our loop
 #ifdef CSIGNAL_TESTING
@@ -137,16 +146,69 @@ static bool is_dispatch_park_mask(uint64_t address) {
     return true;
 }
 
-/// NOT SAFE: setup only.
+#if defined(__x86_64__) || defined(__aarch64__)
+static pid_t attempt(int64_t timeout_ns, int64_t patience_ns);
+#endif
+
+/// ASYNC-SIGNAL-SAFE.
+void csignal_parker_hint(pid_t self) {
+    if (self != atomic_load_explicit(&csignal_own_pid, memory_order_relaxed)) return;
+    if (atomic_load_explicit(&adopted_tid, memory_order_relaxed) != 0) return;
+    if (atomic_load_explicit(&hints_off, memory_order_relaxed)) return;
+    // The wait thread looks, whether it holds the role or lent it: ring it (the record's own ring may go to a
+    // borrower).
+    if (atomic_exchange_explicit(&hinted, 1, memory_order_acq_rel) == 0) {
+        csignal_doorbell(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire));
+    }
+}
+
+bool csignal_parker_take_hint(void) {
+    return atomic_exchange_explicit(&hinted, 0, memory_order_acq_rel) != 0 &&
+           !atomic_load_explicit(&hints_off, memory_order_acquire);
+}
+
+/// NOT SAFE: the wait thread, after csignal_parker_take_hint.
+void csignal_parker_adopt_after_hint(int64_t timeout_ns) {
+#if defined(__x86_64__) || defined(__aarch64__)
+    pthread_mutex_lock(&adopt_lock);
+    pid_t adopted = attempt(timeout_ns, timeout_ns);
+    pthread_mutex_unlock(&adopt_lock);
+    if (adopted == 0) atomic_store_explicit(&hints_off, 1, memory_order_release);
+#else
+    (void)timeout_ns;
+#endif
+}
+
+/// NOT SAFE: ordinary threads (setup, or the wait thread after a hint). Serialised by a mutex.
 pid_t csignal_parker_adopt(int64_t timeout_ns) {
     pid_t done = csignal_parker_tid();
     if (done != 0) return done;
 #if !defined(__x86_64__) && !defined(__aarch64__)
     return 0;
 #else
+    pthread_mutex_lock(&adopt_lock);
+    atomic_store_explicit(&hints_off, 0, memory_order_release);
+    pid_t adopted = attempt(timeout_ns, 0);
+    pthread_mutex_unlock(&adopt_lock);
+    return adopted;
+#endif
+}
+
+#if defined(__x86_64__) || defined(__aarch64__)
+/// One attempt: only when the main thread sits in rt_sigsuspend on libdispatch's empty mask. With `patience`,
+/// looks again every millisecond for that long (after a hint, the main thread may still be in the handler that
+/// gave it).
+static pid_t attempt(int64_t timeout_ns, int64_t patience_ns) {
     pid_t main_tid = getpid();
     uint64_t mask = 0;
-    if (csignal_thread_syscall(main_tid, &mask) != SYS_rt_sigsuspend || !is_dispatch_park_mask(mask)) return 0;
+    if (csignal_parker_tid() != 0) return csignal_parker_tid();
+    int64_t give_up = csignal_now_ns() + patience_ns;
+    for (;;) {
+        if (csignal_thread_syscall(main_tid, &mask) == SYS_rt_sigsuspend && is_dispatch_park_mask(mask)) break;
+        if (csignal_now_ns() >= give_up) return 0;
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
     atomic_store_explicit(&requested_mask, mask, memory_order_release);
     atomic_store_explicit(&requested_tid, main_tid, memory_order_release);
     int64_t deadline = csignal_now_ns() + timeout_ns;
@@ -160,8 +222,8 @@ pid_t csignal_parker_adopt(int64_t timeout_ns) {
     }
     atomic_store_explicit(&requested_tid, 0, memory_order_release);
     return csignal_parker_tid();
-#endif
 }
+#endif
 
 #ifdef CSIGNAL_TESTING
 void csignal_parker_set_foreign_mask(const void *mask) {

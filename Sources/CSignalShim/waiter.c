@@ -134,6 +134,7 @@ static void *waiter_main(void *unused) {
             csignal_role_move(word, CSIGNAL_ROLE_HOME, 0);  // if the borrower came back first, look again
             continue;
         case CSIGNAL_ROLE_LENT: {
+            if (csignal_parker_take_hint() && csignal_engine_watched() != 0) csignal_parker_adopt_after_hint(50000000LL);
             run_jobs();
             if (atomic_load_explicit(&jobs_pending, memory_order_seq_cst) != 0) continue;
             siginfo_t info;
@@ -151,6 +152,9 @@ static void *waiter_main(void *unused) {
             break;
         }
         apply_generation();
+        // The main thread took a watched signal: an async program's main thread may have parked in libdispatch
+        // after the engine's watch looked for it. Take it over now (parker.c).
+        if (csignal_parker_take_hint() && csignal_engine_watched() != 0) csignal_parker_adopt_after_hint(50000000LL);
         csignal_role_acquired();
         csignal_call_pump();
         run_jobs();

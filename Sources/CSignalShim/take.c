@@ -2,6 +2,10 @@
 //
 // It records every watched delivery (recorder.c) and treats a dequeued internal signal as a doorbell: the
 // holder clears the drain flag, so the pump that follows sees every record whose doorbell it consumed.
+//
+// A wait that slept hands its first delivery over alone: nothing stands between the kernel's wake-up and the
+// pump but recording it. The holder then takes what queued up meanwhile without sleeping
+// (csignal_take_pending), after the pump, off the path of the first one.
 #include "internal.h"
 
 #include <time.h>
@@ -14,6 +18,8 @@ int csignal_take_batch(const sigset_t *set, const struct timespec *timeout, uint
     int signo = timeout == NULL ? sigwaitinfo(set, &info) : sigtimedwait(set, &info, timeout);
     if (signo < 0) return errno;
     uint32_t taken = 0;
+    bool slept = timeout == NULL || timeout->tv_sec != 0 || timeout->tv_nsec != 0;
+    if (slept) limit = 1;  // the first one goes to Swift at once; the rest is taken after the pump
     for (;;) {
         if (signo == internal) {
             // A doorbell: stop the batch here, so that the holder looks at the role word, the wait set and the

@@ -159,11 +159,14 @@ static void *waiter_main(void *unused) {
         csignal_call_pump();
         run_jobs();
         if (atomic_load_explicit(&jobs_pending, memory_order_seq_cst) != 0) continue;
-        // Anything that changes what we should do from here on rings us: the doorbell is then pending and
-        // sigwaitinfo returns at once.
+        // What queued up while we pumped, without sleeping; the pump at the top of the loop hands it over.
         sigset_t set;
         csignal_wait_set(&set, batch_limit);
+        static const struct timespec zero = {0, 0};
         bool pump = false;
+        if (csignal_take_batch(&set, &zero, batch_limit, &pump) == 0) continue;
+        // Nothing pending: sleep. Anything that changes what we should do from here on rings us: the doorbell is
+        // then pending and sigwaitinfo returns at once.
         CSIGNAL_INJECT("waiter.home-sleep");
         int err = csignal_take_batch(&set, NULL, batch_limit, &pump);
         if (err != 0 && err != EINTR) CSIGNAL_FATAL("sigwaitinfo failed in the wait thread");

@@ -204,7 +204,7 @@ let package = Package(
 
         .testTarget(
             name: "SignalCoreTests",
-            dependencies: ["SignalCore", "CSignalShim", "SignalCoreTestHelper", "ChildProcessTesting"]
+            dependencies: ["SignalCore", "CSignalShim", "SignalCoreTestHelper", "SignalCoreAsyncMainHelper", "ChildProcessTesting"]
         ),
         .testTarget(
             name: "SignalCoreSafetyTests",

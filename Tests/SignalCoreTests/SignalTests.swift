@@ -153,6 +153,31 @@ func runHelper(_ arguments: [String]) throws -> (SpawnedProcess, ProcessExit) {
         #expect(v["via_handler"] == "0")
     }
 
+    /// A separate sender (this process) queues `n` values with sigqueue, retrying on EAGAIN; returns the retries.
+    func queueValues(_ n: Int, to pid: pid_t) throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(120)
+        var retries = 0
+        for value in 1...n {
+            retries += try queueSignal(Signal.realtimeMinimum.rawValue, to: pid, value: CInt(value), deadline: deadline)
+        }
+        return retries
+    }
+
+    @Test(arguments: ["rt-order", "rt-order-await"])
+    func aHundredThousandQueuedRealtimeSignalsArriveOnceEachInOrderWithTheDefaults(scenario: String) throws {
+        let n = 100_000
+        let helper = try startHelper([scenario, "\(n)"])
+        try helper.waitForLine(startingWith: "READY")
+        let retries = try queueValues(n, to: helper.pid)
+        let exit = try helper.finish(timeout: .seconds(180))
+        #expect(exit == .exited(0), "\(helper.lines)")
+        print("\(scenario): sent \(n), EAGAIN retries \(retries), child says: \(helper.lines.last ?? "")")
+        #expect(helper.int("received") == n)
+        #expect(helper.int("first_out_of_order") == -1)
+        #expect(helper.int("delivered") == n)
+        #expect(helper.int("dropped") == 0)
+    }
+
     @Test func tenThousandQueuedRealtimeSignalsArriveInOrder() throws {
         let n = 10_000
         let helper = try startHelper(["rt-order", "\(n)"])
@@ -170,6 +195,24 @@ func runHelper(_ arguments: [String]) throws -> (SpawnedProcess, ProcessExit) {
         #expect(helper.int("delivered") == n)
         #expect(helper.int("dropped") == 0)
         #expect(helper.int("subscription_dropped") == 0)
+    }
+
+    @Test func anAsyncMainProgramGetsAHundredThousandRealtimeSignalsInOrderThroughTheWaitThread() throws {
+        let n = 100_000
+        let helper = try SpawnedProcess("SignalCoreAsyncMainHelper", ["order", "\(n)"])
+        try helper.waitForLine(startingWith: "READY")
+        let retries = try queueValues(n, to: helper.pid)
+        let exit = try helper.finish(timeout: .seconds(180))
+        #expect(exit == .exited(0), "\(helper.lines)")
+        print("async main: sent \(n), EAGAIN retries \(retries), child says: \(helper.lines.suffix(2))")
+        // libdispatch's parked main thread was taken over, so the wait thread is the only dequeuer.
+        #expect(helper.value("adopted_parker") == "\(helper.pid)")
+        #expect(helper.value("main_role") == "adoptedMainThread")
+        #expect(helper.int("received_last") == n)
+        #expect(helper.int("out_of_order") == 0)
+        #expect(helper.int("via_handler") == 0)
+        #expect(helper.int("delivered") == n)
+        #expect(helper.int("dropped") == 0)
     }
 
     @Test func startBlocksEveryPreexistingThreadButTheWaitThread() throws {

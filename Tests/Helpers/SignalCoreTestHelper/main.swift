@@ -45,11 +45,11 @@ case "roundtrip":
     say("delivered=\(counts.delivered) via_waiter=\(counts.viaWaitThread) via_handler=\(counts.viaHandler)")
     must { try engine.stop() }
 
-// The parent queues N SIGRTMIN with values 1...N; all must arrive, in order.
+// The parent queues N SIGRTMIN with values 1...N; all must arrive, in order, through a blocking subscription
+// with the library's defaults (a thread looping on next(timeout:) borrows the wait role).
 case "rt-order":
     let n = argument(1, default: 10_000)
     let rt = Signal.realtimeMinimum
-    must { try engine.start(watching: [rt]) }
     let subscription = must { try engine.subscribe(to: [rt]) }
     say("READY pid=\(getpid())")
     var received = 0
@@ -61,6 +61,32 @@ case "rt-order":
     }
     let counts = engine.counts(for: rt)
     say("received=\(received) first_out_of_order=\(firstBad) delivered=\(counts.delivered) dropped=\(counts.droppedRecords) subscription_dropped=\(subscription.droppedEvents)")
+    must { try engine.stop() }
+
+// The same through `for await` with the library's defaults, in a synchronous program whose main thread waits
+// on a semaphore.
+case "rt-order-await":
+    let n = argument(1, default: 10_000)
+    let rt = Signal.realtimeMinimum
+    let events = must { try engine.events(for: [rt]) }
+    let done = DispatchSemaphore(value: 0)
+    let result = Mutex((received: 0, firstBad: -1))
+    Task.detached {
+        var received = 0
+        var firstBad = -1
+        for await event in events {
+            received += 1
+            if firstBad < 0, event.value != CInt(received) { firstBad = received }
+            if received == n { break }
+        }
+        result.withLock { $0 = (received, firstBad) }
+        done.signal()
+    }
+    say("READY pid=\(getpid())")
+    if done.wait(timeout: .now() + 120) == .timedOut { fail("the for-await loop did not finish") }
+    let (received, firstBad) = result.withLock { $0 }
+    let counts = engine.counts(for: rt)
+    say("received=\(received) first_out_of_order=\(firstBad) delivered=\(counts.delivered) dropped=\(counts.droppedRecords) via_handler=\(counts.viaHandler)")
     must { try engine.stop() }
 
 // Threads exist before start: pthreads parked in a read, pool threads busy in tasks, a Dispatch worker.

@@ -304,7 +304,7 @@ private final class Monitor: Sendable {
         var first: SignalEvent? = nil
     }
 
-    /// Touched on the monitor thread only; the lock makes that checkable.
+    /// Touched on the monitor thread only; the lock is what lets the compiler see that the class is Sendable.
     private let state = Mutex(State())
 
     init(shutdown: GracefulShutdown, thread: LifecycleThread) {

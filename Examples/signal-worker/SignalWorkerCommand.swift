@@ -22,7 +22,8 @@ struct SignalWorkerCommand: ParsableCommand {
             SIGTERM or SIGINT: graceful stop. Jobs in hand finish and no new job starts; after --deadline \
             seconds the rest is cancelled (put back into incoming/). A second SIGTERM or SIGINT exits at once.
 
-            SIGHUP: reload the config file (a missing or bad file keeps the current config).
+            SIGHUP: reload the config file (a missing or bad file keeps the current config); with \
+            --keep-running, also look at incoming/ again.
 
             SIGUSR1: print one JSON stats line on standard output.
 
@@ -73,7 +74,7 @@ struct SignalWorkerCommand: ParsableCommand {
         valueName: "mode"))
     var exitMode: ExitMode = .reraise
 
-    @Flag(help: "Keep running when incoming/ is empty, waiting for new jobs, until a signal stops it. Default: exit 0 once every job is done.")
+    @Flag(help: "Keep running when incoming/ is empty, waiting for new jobs (inotify tells when one is moved or written into incoming/), until a signal stops it. Default: exit 0 once every job is done.")
     var keepRunning = false
 
     /// Like ArgumentParser's own main, except that a bad argument is reported in one line (the usage is one
@@ -142,15 +143,13 @@ struct SignalWorkerCommand: ParsableCommand {
         }
         Log.setLevel(initial.level)
 
-        // Signals first, so that a SIGTERM during recovery or generation is already a graceful stop.
-        // One engine start for all of them, then each pattern attaches to it.
+        // Signals first, so that a SIGTERM during recovery or generation is already a graceful stop. Each
+        // pattern subscribes to the signals it handles, which makes the engine watch them (the first one starts
+        // it).
         let startedAt = ContinuousClock.now
-        do {
-            try SignalEngine.shared.start(watching: [.sigterm, .sigint, .sighup, .sigusr1, .sigusr2])
-        } catch {
-            throw fail("cannot start the signal engine: \(error)", 71)
-        }
         let exitMode = self.exitMode
+        // What the pool's threads and this thread sleep on (see PoolState).
+        let changes = Condition(PoolState())
         let shutdown = GracefulShutdown(
             configuration: .init(deadline: .milliseconds(Int64(deadline * 1000)), exitMode: exitMode),
             observer: { transition in
@@ -166,6 +165,7 @@ struct SignalWorkerCommand: ParsableCommand {
                     Log.info("\(signal) from pid \(pid) again right away: the same request delivered twice (timeout(1) signals the child and its process group), not a second one")
                 }
             })
+        let keepRunning = self.keepRunning
         let reloader = ConfigReloader<WorkerConfig>(
             path: configPath, initial: initial, validate: { try $0.validate() },
             observer: { outcome in
@@ -175,6 +175,13 @@ struct SignalWorkerCommand: ParsableCommand {
                 case .rejected(let error):
                     Log.warning("config reload refused, keeping the current config: \(error)")
                 }
+                // SIGHUP also means "look at the spool again": for what inotify cannot see (a spool on a
+                // network file system). The main thread rescales the pool; idle workers list incoming/ again.
+                if keepRunning { Log.info("rescanning incoming/: \(spool.waitingCount()) job(s) waiting") }
+                changes.update {
+                    $0.reloads &+= 1
+                    $0.generation &+= 1
+                }
             })
         let workers = self.workers, jobDelayMs = self.jobDelayMs
         let effective: @Sendable () -> WorkerConfig = {
@@ -183,7 +190,8 @@ struct SignalWorkerCommand: ParsableCommand {
             if let jobDelayMs { config.jobDelayMs = jobDelayMs }
             return config
         }
-        let pool = WorkerPool(spool: spool, shutdown: shutdown, keepRunning: keepRunning, config: effective)
+        let pool = WorkerPool(spool: spool, shutdown: shutdown, keepRunning: keepRunning, changes: changes,
+                              config: effective)
         let reporter = StatsReporter(signals: [.sighup, .sigint, .sigusr1, .sigusr2, .sigterm], startedAt: startedAt)
         do {
             try shutdown.start()
@@ -210,15 +218,25 @@ struct SignalWorkerCommand: ParsableCommand {
         } catch {
             throw fail("cannot watch signals: \(error)", 71)
         }
-        // Recover, then add generated jobs.
+        // Idle workers and this thread sleep until something changes: the start of draining is such a change.
+        shutdown.onDraining { pool.wake() }
+
+        // The spool. With keep-running, the inotify watch on incoming/ comes before the first look at it, so
+        // that a job arriving in between is seen; the workers' first claim is the rescan on start.
         let recovered: (requeued: [String], alreadyDone: [String])
         let generated: ClosedRange<Int>?
+        var watcher: SpoolWatcher? = nil
         do {
             try spool.prepare()
+            if keepRunning { watcher = try SpoolWatcher(directory: spool.incoming) }
             recovered = try spool.recover()
             generated = try spool.generate(generate ?? (temporary ? 300 : 0))
         } catch {
             throw fail("spool \(root): \(error)", 74)
+        }
+        if let watcher {
+            let err = watcher.start { pool.wake() }
+            if err != 0 { throw fail("cannot start the spool watcher thread: pthread_create: errno \(err)", 71) }
         }
 
         csignal_set_thread_name("signal-worker")
@@ -236,15 +254,24 @@ struct SignalWorkerCommand: ParsableCommand {
         Log.info("ready pid=\(pid) spool=\(root) config=\(configPath) workers=\(effective().concurrency) jobs_waiting=\(spool.waitingCount()) exit_mode=\(exitMode.rawValue) deadline=\(deadline)s keep_running=\(keepRunning)")
         Log.info("try: kill -USR1 \(pid) (stats) | kill -USR2 \(pid) (thread dump) | kill -HUP \(pid) (reload \(configPath)) | kill -TERM \(pid) (graceful stop)")
 
+        // Sleep until shutdown starts, every job is done (without keep-running), or a reload may have changed the
+        // concurrency. No timeout: nothing here needs a look at the clock.
+        var reloadsSeen = changes.read { $0.reloads }
         while true {
-            if shutdown.wait(for: .draining, timeout: .milliseconds(200)) { break }
-            pool.scale()
-            if !keepRunning, pool.alive == 0 { break }
+            let state = changes.read { $0 }
+            if shutdown.isShuttingDown { break }
+            if !keepRunning, state.running == 0 { break }
+            if state.reloads != reloadsSeen {
+                reloadsSeen = state.reloads
+                pool.scale()
+                continue
+            }
+            changes.wait { shutdown.isShuttingDown || (!keepRunning && $0.running == 0) || $0.reloads != reloadsSeen }
         }
         if shutdown.isShuttingDown {
             // Workers finish their jobs in hand; past the deadline the monitor cancels them and, after a short
             // grace, ends the process itself.
-            while !pool.waitForAll(timeout: .seconds(1)) {}
+            pool.waitForAll()
             Log.info("stopped: jobs_done=\(pool.jobsDone.load(ordering: .relaxed)) jobs_cancelled=\(pool.jobsCancelled.load(ordering: .relaxed)) jobs_waiting=\(spool.waitingCount()) jobs_processing=\(spool.processingCount())")
             shutdown.finish()
         }

@@ -1,5 +1,3 @@
-import CSignalShim
-import SignalCore
 import SignalCoreLifecycle
 import Synchronization
 
@@ -7,38 +5,54 @@ import Synchronization
 import Glibc
 #endif
 
+/// What the pool's threads and the main thread sleep on: changes that may give a sleeping thread something to
+/// do. Every change bumps `generation`; a thread notes the generation before it looks for work and sleeps until
+/// it moves, so a change between its look and its sleep is never missed.
+struct PoolState {
+    /// Bumped when jobs may have arrived (inotify, a rescan), the config was reloaded, shutdown started, or a
+    /// worker ended.
+    var generation: UInt64 = 0
+    /// Applied or refused reloads so far: the main thread rescales the pool when this moves.
+    var reloads: UInt64 = 0
+    /// Worker threads alive.
+    var running = 0
+}
+
 /// N worker threads ("worker-1", "worker-2", ...) that claim jobs from the spool until it is empty (or, with
 /// keep-running, until shutdown).
 ///
-/// No wait outlasts a signal: the simulated work waits on the shutdown state for the job's delay (it wakes
-/// early only when the deadline cancels work), and idle workers wait on the shutdown state with a timeout.
+/// No thread polls. An idle worker sleeps on ``changes`` until something happens: the spool watcher reports new
+/// files, SIGHUP asks for a rescan, a reload changes the concurrency, shutdown starts, or another worker ends.
+/// The simulated work waits on the shutdown state for the job's delay (it wakes early only when the deadline
+/// cancels work).
 final class WorkerPool: Sendable {
     let spool: Spool
     let shutdown: GracefulShutdown
     let keepRunning: Bool
     /// The effective config: the reloaded file with the command line's overrides applied.
     let config: @Sendable () -> WorkerConfig
+    let changes: Condition<PoolState>
 
     let jobsDone = Atomic<Int>(0)
     let jobsCancelled = Atomic<Int>(0)
     let jobsFailed = Atomic<Int>(0)
     let busy = Atomic<Int>(0)
-    private let running = Atomic<Int>(0)
     private let started = Mutex<Int>(0)
-    private let finished = Gate()
 
-    /// How often an idle worker looks for new jobs in keep-running mode.
-    static let pollInterval = Duration.milliseconds(200)
-
-    init(spool: Spool, shutdown: GracefulShutdown, keepRunning: Bool, config: @escaping @Sendable () -> WorkerConfig) {
+    init(spool: Spool, shutdown: GracefulShutdown, keepRunning: Bool, changes: Condition<PoolState>,
+         config: @escaping @Sendable () -> WorkerConfig) {
         self.spool = spool
         self.shutdown = shutdown
         self.keepRunning = keepRunning
+        self.changes = changes
         self.config = config
     }
 
     /// Workers alive now.
-    var alive: Int { running.load(ordering: .relaxed) }
+    var alive: Int { changes.read { $0.running } }
+
+    /// Wakes every sleeping thread to look again: jobs may have arrived, or the state changed.
+    func wake() { changes.update { $0.generation &+= 1 } }
 
     /// Starts threads up to the configured concurrency (more later, if a reload raises it).
     func scale() {
@@ -51,54 +65,54 @@ final class WorkerPool: Sendable {
         for index in toStart { spawn(index) }
     }
 
-    /// Waits until every worker thread ended, or `timeout`. Returns whether they all did.
-    func waitForAll(timeout: Duration) -> Bool {
-        finished.wait(timeout: timeout) { running.load(ordering: .acquiring) == 0 }
+    /// Sleeps until every worker thread ended. The shutdown monitor bounds this: past the deadline it cancels
+    /// the jobs in hand, and after the grace it ends the process itself.
+    func waitForAll() {
+        changes.wait { $0.running == 0 }
     }
 
     func spawn(_ index: Int) {
-        running.add(1, ordering: .acquiringAndReleasing)
-        let handle = WorkerThread(pool: self, index: index)
-        let box = Unmanaged.passRetained(handle).toOpaque()
-        var thread = pthread_t()
-        let err = pthread_create(&thread, nil, { raw in
-            let worker = Unmanaged<WorkerThread>.fromOpaque(raw!).takeRetainedValue()
-            csignal_set_thread_name("worker-\(worker.index + 1)")
-            worker.started.update { worker.running = true }
-            worker.pool.loop(index: worker.index)
-            return nil
-        }, box)
+        changes.update { $0.running += 1 }
+        let err = startNamedThread("worker-\(index + 1)") { [self] in loop(index: index) }
         if err != 0 {
-            Unmanaged<WorkerThread>.fromOpaque(box).release()
-            running.subtract(1, ordering: .acquiringAndReleasing)
+            changes.update {
+                $0.running -= 1
+                $0.generation &+= 1
+            }
             Log.error("pthread_create failed for worker \(index + 1): errno \(err)")
-            return
         }
-        pthread_detach(thread)
-        // Wait until it runs under its name, so that the thread list after scale() shows every worker.
-        _ = handle.started.wait(timeout: .seconds(10)) { handle.running }
     }
 
     func loop(index: Int) {
         defer {
-            running.subtract(1, ordering: .acquiringAndReleasing)
-            finished.broadcast()
+            // Parked workers and the main thread look again: this one may have been the last.
+            changes.update {
+                $0.running -= 1
+                $0.generation &+= 1
+            }
         }
         while !shutdown.isShuttingDown {
+            let seen = changes.read { $0.generation }
             let current = config()
             if index >= current.concurrency {
                 // Parked by a reload that lowered concurrency.
                 if !keepRunning, spool.waitingCount() == 0 { return }
-                _ = shutdown.wait(for: .draining, timeout: WorkerPool.pollInterval)
+                sleep(since: seen)
                 continue
             }
+            // Nil only after a fresh listing found nothing to claim, made after `seen` was read.
             guard let job = spool.claim() else {
                 if !keepRunning { return }
-                _ = shutdown.wait(for: .draining, timeout: WorkerPool.pollInterval)
+                sleep(since: seen)
                 continue
             }
             process(job, worker: index + 1, config: current)
         }
+    }
+
+    /// Sleeps until something changed since generation `seen`, or shutdown started.
+    func sleep(since seen: UInt64) {
+        changes.wait { $0.generation != seen || shutdown.isShuttingDown }
     }
 
     func process(_ job: Job, worker: Int, config: WorkerConfig) {
@@ -135,17 +149,5 @@ final class WorkerPool: Sendable {
             jobsFailed.add(1, ordering: .relaxed)
             Log.error("job failed \(job.id) worker=\(worker): \(error)")
         }
-    }
-}
-
-private final class WorkerThread: @unchecked Sendable {
-    // @unchecked: handed to exactly one new thread through pthread_create; `running` is guarded by `started`.
-    let pool: WorkerPool
-    let index: Int
-    let started = Gate()
-    var running = false
-    init(pool: WorkerPool, index: Int) {
-        self.pool = pool
-        self.index = index
     }
 }

@@ -48,9 +48,10 @@ import Musl
 ///   reaps and forwards nothing more until it is stopped and started again.
 /// - A forwarded signal goes to the children running when it is handled: one that arrives before the first
 ///   spawn reaches nobody.
-/// - Forwarded deliveries wait in a buffer of 256 for the forwarding task; past that they are dropped (the
-///   engine's counters stay exact). SIGCHLD needs no such buffer: one pending delivery already stands for every
-///   exit before it.
+/// - Forwarded deliveries wait in a buffer of 256 for the forwarding task; past that the engine leaves the
+///   forwarded signals in the kernel until the task catches up (real-time ones queue there, standard ones
+///   coalesce as the kernel always does), so none is dropped. SIGCHLD keeps only its newest delivery: one
+///   pending delivery already stands for every exit before it.
 public final class ChildSupervisor: Sendable {
     /// What the supervisor reaps, which signals it forwards, and where.
     public struct Configuration: Sendable, Hashable {
@@ -120,8 +121,8 @@ public final class ChildSupervisor: Sendable {
         var phase = Phase.stopped
         /// Spawned children not reaped yet, by pid.
         var running: [pid_t: SupervisedChild] = [:]
-        /// Runs the tasks and the grace timer (see ``SupervisorThread``).
-        var thread: SupervisorThread?
+        /// Runs the tasks and the grace timer (see ``LifecycleThread``).
+        var thread: LifecycleThread?
         var tasks: [Task<Void, Never>] = []
         var graceStarted = false
     }
@@ -133,7 +134,7 @@ public final class ChildSupervisor: Sendable {
     /// Broadcast whenever a spawned child is reaped or abandoned, for ``SupervisedChild/waitForExit(timeout:)``.
     let exits = Gate()
 
-    /// Forwarded deliveries that may wait for the forwarding task.
+    /// Forwarded deliveries that may wait for the forwarding task before the engine holds the rest in the kernel.
     static let forwardBuffer = 256
 
     /// Makes a supervisor; nothing happens until ``start()``.
@@ -161,14 +162,22 @@ public final class ChildSupervisor: Sendable {
         forwarded.remove(.sigchld)
         let childEvents: SignalEvents
         let forwardedEvents: SignalEvents?
-        let thread: SupervisorThread
+        let thread: LifecycleThread
         do {
-            thread = try SupervisorThread(name: "supervisor")
-            // One buffered SIGCHLD is enough: a pass that runs after it sees every exit made before it.
-            childEvents = try childSupervisorEvents(for: [.sigchld], bufferingLimit: 1)
-            forwardedEvents = forwarded.isEmpty
-                ? nil : try childSupervisorEvents(for: forwarded, bufferingLimit: ChildSupervisor.forwardBuffer)
+            thread = try LifecycleThread(name: "supervisor")
         } catch {
+            state.withLock { $0.phase = .stopped }
+            throw error
+        }
+        do {
+            // The newest SIGCHLD is enough: a pass that runs after it sees every exit made before it.
+            childEvents = try childSupervisorEvents(for: [.sigchld], buffering: .bufferingNewest(1))
+            // Every forwarded delivery reaches the children: a backlog waits in the kernel, not in a bin.
+            forwardedEvents = forwarded.isEmpty
+                ? nil
+                : try childSupervisorEvents(for: forwarded, buffering: .backPressure(limit: ChildSupervisor.forwardBuffer))
+        } catch {
+            thread.end()
             state.withLock { $0.phase = .stopped }
             throw error
         }

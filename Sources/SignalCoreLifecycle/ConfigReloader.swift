@@ -23,9 +23,15 @@ import Musl
 ///
 /// - A file that is missing, unreadable, not JSON, or refused by the validator leaves the current
 ///   configuration in force; the outcome (``Outcome/rejected(_:)``) says why.
-/// - Reloading runs in an ordinary task, never in handler context.
+/// - Reloads run on the reloader's own thread ("reload"), never in handler context and never on libdispatch's
+///   threads; the thread sleeps, with no timeout, until a reload is due.
 /// - Coalescing: while a reload runs, any number of further SIGHUPs (or ``requestReload()`` calls) cause
 ///   exactly one more reload, which starts after the running one ends and reads the file as it is then.
+/// - The signals are taken by a small task on the engine's wait thread (``SignalEngine/executor``), which only
+///   counts the request and hands it to the reload thread, so a request is counted even while a reload runs.
+///   Its subscription keeps only the newest undelivered signal (``SignalBuffering/bufferingNewest(_:)`` of 1):
+///   one waiting request already stands for any number, since the reload reads the file as it is when it
+///   runs.
 public final class ConfigReloader<Config: Decodable & Sendable>: Sendable {
     /// The result of one reload.
     public enum Outcome: Sendable, CustomStringConvertible {
@@ -65,6 +71,8 @@ public final class ConfigReloader<Config: Decodable & Sendable>: Sendable {
         var statistics = Statistics()
         var lastOutcome: Outcome? = nil
         var listening: Task<Void, Never>? = nil
+        /// Runs the reloads; made by ``start(signal:)`` or the first ``requestReload()``.
+        var thread: LifecycleThread? = nil
     }
 
     public let path: String
@@ -118,11 +126,15 @@ public final class ConfigReloader<Config: Decodable & Sendable>: Sendable {
 
     // MARK: Reloading
 
-    /// Reloads on every delivery of `signal` from now on (starting the engine if needed).
+    /// Reloads on every delivery of `signal` from now on: subscribes to it, which makes the engine watch it
+    /// (starting it when needed), and starts the reload thread.
+    ///
+    /// Calling it again replaces the previous subscription. After ``stop()`` the signal stays caught by the
+    /// engine (counted, answered by nobody) until the program unwatches it.
     public func start(signal: Signal = .sighup) throws(SignalError) {
-        let events = SignalEngine.shared.events(for: [signal], bufferingLimit: 1024)
-        try SignalEngine.shared.ensureWatching([signal])
-        let task = Task.detached { [weak self] in
+        try makeThread()
+        let events = try SignalEngine.shared.events(for: [signal], buffering: .bufferingNewest(1))
+        let task = Task(executorPreference: SignalEngine.shared.executor) { [weak self] in
             for await _ in events {
                 guard let self else { return }
                 self.requestReload()
@@ -146,20 +158,43 @@ public final class ConfigReloader<Config: Decodable & Sendable>: Sendable {
         task?.cancel()
     }
 
+    deinit {
+        let (task, thread) = control.withLock { ($0.listening, $0.thread) }
+        task?.cancel()
+        thread?.end()
+    }
+
     /// Asks for a reload, coalescing with one already due: if a reload is running, one more follows it, however
-    /// many requests arrive meanwhile. Returns at once; the reload runs in a detached task.
+    /// many requests arrive meanwhile. Returns at once; the reload runs on the reload thread.
     public func requestReload() {
-        let startNow = control.withLock { c -> Bool in
+        let (startNow, thread) = control.withLock { c -> (Bool, LifecycleThread?) in
             c.statistics.requests += 1
             if c.running {
                 if c.pending { c.statistics.coalesced += 1 }
                 c.pending = true
-                return false
+                return (false, nil)
             }
             c.running = true
-            return true
+            return (true, c.thread)
         }
-        if startNow { Task.detached { self.runReloads() } }
+        guard startNow else { return }
+        if let thread = thread ?? (try? makeThread()), thread.execute({ self.runReloads() }) { return }
+        // pthread_create failed (a request from code before start()): reload on the global executor instead.
+        Task.detached { self.runReloads() }
+    }
+
+    /// The reload thread, made now unless it exists.
+    @discardableResult
+    private func makeThread() throws(SignalError) -> LifecycleThread {
+        if let existing = control.withLock({ $0.thread }) { return existing }
+        let made = try LifecycleThread(name: "reload")
+        let (kept, surplus) = control.withLock { c -> (LifecycleThread, LifecycleThread?) in
+            if let existing = c.thread { return (existing, made) }
+            c.thread = made
+            return (made, nil)
+        }
+        surplus?.end()
+        return kept
     }
 
     /// Waits until no reload is running or due, up to `timeout`. Returns whether the reloader is idle.

@@ -1,19 +1,20 @@
-import Synchronization
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
 
-/// A pthread mutex and a CLOCK_MONOTONIC condition variable: lets ordinary threads wait, with a timeout, for
-/// a state that other threads change. The toolchain's `Mutex` has no condition variable.
-public final class Gate: @unchecked Sendable {
+/// A pthread mutex and a CLOCK_MONOTONIC condition variable: lets ordinary threads sleep until a state that other
+/// threads change satisfies a condition. The toolchain's `Mutex` has no condition variable.
+///
+/// Every change goes through ``update(_:)``, which wakes the waiters; a waiter checks its condition with the
+/// mutex held, so a change made between its check and its sleep is never missed.
+final class Gate: @unchecked Sendable {
     // @unchecked: the pointers are set once in init and used only through pthread calls.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    public init() {
+    init() {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -32,7 +33,8 @@ public final class Gate: @unchecked Sendable {
     }
 
     /// Runs `change` with the mutex held, then wakes every waiter.
-    public func update<T>(_ change: () -> T) -> T {
+    @discardableResult
+    func update<T>(_ change: () -> T) -> T {
         pthread_mutex_lock(mutex)
         let result = change()
         pthread_cond_broadcast(condition)
@@ -40,26 +42,52 @@ public final class Gate: @unchecked Sendable {
         return result
     }
 
-    /// Wakes every waiter so that it checks its condition again.
-    public func broadcast() { update {} }
+    /// Runs `read` with the mutex held, without waking anyone.
+    func read<T>(_ read: () -> T) -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return read()
+    }
 
-    /// Waits until `condition()` holds (checked with the mutex held) or `timeout` passes. Returns whether it
-    /// holds.
-    public func wait(timeout: Duration, until condition: () -> Bool) -> Bool {
-        let deadline = Gate.deadline(after: timeout)
+    /// Wakes every waiter so that it checks its condition again.
+    func broadcast() { update {} }
+
+    /// Sleeps until `condition()` holds, however long that takes. For threads whose only job is to wait for
+    /// events: no timer, so an idle thread is never woken.
+    func wait(until condition: () -> Bool) {
+        _ = wait(due: { nil }, until: condition)
+    }
+
+    /// Waits until `condition()` holds or `timeout` passes. Returns whether it holds.
+    func wait(timeout: Duration, until condition: () -> Bool) -> Bool {
+        let deadline = ContinuousClock.now + max(timeout, .zero)
+        return wait(due: { deadline }, until: condition)
+    }
+
+    /// Waits until `condition()` holds or the instant `due()` returns passes (nil: no deadline). Both are asked
+    /// again, with the mutex held, after every wake-up, so an ``update(_:)`` that moves the deadline takes
+    /// effect at once. Returns whether the condition holds.
+    func wait(due: () -> ContinuousClock.Instant?, until condition: () -> Bool) -> Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         while !condition() {
-            var d = deadline
-            if pthread_cond_timedwait(self.condition, mutex, &d) == ETIMEDOUT { return condition() }
+            guard let deadline = due() else {
+                pthread_cond_wait(self.condition, mutex)
+                continue
+            }
+            let left = deadline - ContinuousClock.now
+            if left <= .zero { return condition() }
+            var until = Gate.monotonic(after: left)
+            _ = pthread_cond_timedwait(self.condition, mutex, &until)
         }
         return true
     }
 
-    static func deadline(after timeout: Duration) -> timespec {
+    /// CLOCK_MONOTONIC now plus `interval` (capped at a year, far beyond any deadline used here).
+    static func monotonic(after interval: Duration) -> timespec {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        let (seconds, attoseconds) = max(timeout, .zero).components
+        let (seconds, attoseconds) = max(interval, .zero).components
         let capped = min(seconds, 365 * 24 * 3600)
         var nanoseconds = Int64(now.tv_nsec) + attoseconds / 1_000_000_000
         var result = timespec()

@@ -1,4 +1,3 @@
-import CSignalShim
 import SignalCore
 import Synchronization
 
@@ -29,8 +28,9 @@ import Musl
 /// - A second watched signal while draining or cancelled ends the process immediately, by that signal
 ///   (a duplicate of the first, see ``Configuration/duplicateWindow``, is not a second signal).
 ///
-/// Signals are taken by a monitor thread ("shutdown") that blocks on a ``SignalSubscription``: nothing here
-/// runs in handler context.
+/// Signals are taken by a monitor thread of its own ("shutdown"), which sleeps with no timeout until a signal
+/// arrives, draining starts from code, or a deadline it set is due: an idle shutdown causes no wake-up. Nothing
+/// here runs in handler context.
 public final class GracefulShutdown: Sendable {
     /// Where the shutdown is.
     public enum Phase: UInt8, Sendable, Hashable, CustomStringConvertible {
@@ -98,6 +98,7 @@ public final class GracefulShutdown: Sendable {
     private struct Waiters {
         var nextID = 0
         var phaseWaiters: [Int: (Phase, CheckedContinuation<Void, Never>)] = [:]
+        var drainHandlers: [@Sendable () -> Void] = []
         var cancelHandlers: [@Sendable () -> Void] = []
         var started = false
     }
@@ -130,8 +131,12 @@ public final class GracefulShutdown: Sendable {
 
     // MARK: Starting
 
-    /// Watches the configured signals (starting the engine if needed) and starts the monitor thread.
-    /// Call once; later calls do nothing.
+    /// Subscribes to the configured signals (which makes the engine watch them, starting it when needed) and
+    /// starts the monitor thread ("shutdown"). Call once; later calls do nothing. Returns once the monitor
+    /// thread runs.
+    ///
+    /// The subscription keeps every delivery (the default ``SignalBuffering``): a second signal is never lost
+    /// behind the first.
     public func start() throws(SignalError) {
         let first = waiters.withLock { w -> Bool in
             if w.started { return false }
@@ -139,39 +144,37 @@ public final class GracefulShutdown: Sendable {
             return true
         }
         guard first else { return }
-        let engine = SignalEngine.shared
-        let subscription = engine.subscribe(to: configuration.signals, bufferingLimit: 64)
+        let thread: LifecycleThread
+        let events: SignalEvents
         do {
-            try engine.ensureWatching(configuration.signals)
+            thread = try LifecycleThread(name: "shutdown")
         } catch {
-            subscription.cancel()
             waiters.withLock { $0.started = false }
             throw error
         }
-        let monitor = Monitor(shutdown: self, subscription: subscription)
-        let box = Unmanaged.passRetained(monitor).toOpaque()
-        var thread = pthread_t()
-        let err = pthread_create(&thread, nil, { raw in
-            let monitor = Unmanaged<Monitor>.fromOpaque(raw!).takeRetainedValue()
-            csignal_set_thread_name("shutdown")
-            monitor.started.update { monitor.running = true }
-            monitor.run()
-            return nil
-        }, box)
-        if err != 0 {
-            Unmanaged<Monitor>.fromOpaque(box).release()
-            subscription.cancel()
-            throw .system(call: "pthread_create", errno: err)
+        do {
+            events = try SignalEngine.shared.events(for: configuration.signals)
+        } catch {
+            thread.end()
+            waiters.withLock { $0.started = false }
+            throw error
         }
-        pthread_detach(thread)
-        // Returns once the monitor runs (and is named): a thread list taken after start() shows it.
-        _ = monitor.started.wait(timeout: .seconds(10)) { monitor.running }
+        let monitor = Monitor(shutdown: self, thread: thread)
+        // Two tasks on the monitor thread, each asleep until its event: a signal, or draining started from code.
+        Task(executorPreference: thread) {
+            for await event in events { monitor.handle(event) }
+        }
+        Task(executorPreference: thread) {
+            await self.waitFor(.draining)
+            monitor.drainingStarted()
+        }
     }
 
     /// Requests a shutdown from code, as if `signal` had arrived (nil: no signal, ``finish(status:)`` then
     /// exits with the status it is given). Does nothing if a shutdown is already under way.
     ///
-    /// The deadline is enforced only while the monitor runs (after ``start()``).
+    /// The ``onDraining(_:)`` handlers run on the calling thread before it returns. The deadline is enforced
+    /// only while the monitor runs (after ``start()``); the monitor notices the request at once.
     public func requestShutdown(_ signal: Signal? = nil) {
         if let signal { _ = signalWord.compareExchange(expected: 0, desired: signal.rawValue, ordering: .acquiringAndReleasing) }
         advance(to: .draining)
@@ -208,6 +211,18 @@ public final class GracefulShutdown: Sendable {
         }
     }
 
+    /// Runs `handler` once draining starts (or at once if it already did): on the monitor thread for a signal,
+    /// on the thread that called ``requestShutdown(_:)`` otherwise. Use it to wake threads that sleep until
+    /// there is work, so that they notice ``isShuttingDown``: the phase has changed before the handler runs.
+    public func onDraining(_ handler: @escaping @Sendable () -> Void) {
+        let runNow = waiters.withLock { w -> Bool in
+            if isShuttingDown { return true }
+            w.drainHandlers.append(handler)
+            return false
+        }
+        if runNow { handler() }
+    }
+
     /// Runs `handler` on the monitor thread when the deadline passes (or at once if it already did).
     /// Use it to cancel work in hand: cancel tasks, close sockets, wake sleepers.
     public func onCancel(_ handler: @escaping @Sendable () -> Void) {
@@ -233,24 +248,30 @@ public final class GracefulShutdown: Sendable {
 
     // MARK: Internals
 
-    /// Moves the phase forward (never back) and wakes every waiter of the phases reached.
+    /// Moves the phase forward (never back), wakes every waiter of the phases reached and runs the handlers
+    /// registered for them. Returns whether the phase moved.
     @discardableResult
     fileprivate func advance(to phase: Phase) -> Bool {
-        var current = phaseWord.load(ordering: .relaxed)
-        while current < phase.rawValue {
-            let (exchanged, original) = phaseWord.compareExchange(
-                expected: current, desired: phase.rawValue, ordering: .acquiringAndReleasing)
-            if exchanged { break }
-            current = original
-        }
-        guard current < phase.rawValue else { return false }
-        gate.broadcast()
-        let ready = waiters.withLock { w -> [CheckedContinuation<Void, Never>] in
+        // The change and the handler lists are read under one lock, so that onDraining and onCancel either see
+        // the new phase or have their handler taken here: never neither.
+        let (moved, ready, handlers) = waiters.withLock {
+            w -> (Bool, [CheckedContinuation<Void, Never>], [@Sendable () -> Void]) in
+            let current = phaseWord.load(ordering: .relaxed)
+            guard current < phase.rawValue else { return (false, [], []) }
+            phaseWord.store(phase.rawValue, ordering: .releasing)
             let due = w.phaseWaiters.filter { $0.value.0.rawValue <= phase.rawValue }
             for key in due.keys { w.phaseWaiters.removeValue(forKey: key) }
-            return due.values.map(\.1)
+            var handlers: [@Sendable () -> Void] = []
+            if current < Phase.draining.rawValue {
+                handlers = w.drainHandlers
+                w.drainHandlers.removeAll()
+            }
+            return (true, due.values.map(\.1), handlers)
         }
+        guard moved else { return false }
+        gate.broadcast()
         for continuation in ready { continuation.resume() }
+        for handler in handlers { handler() }
         return true
     }
 
@@ -269,75 +290,91 @@ public final class GracefulShutdown: Sendable {
     }
 }
 
-/// The monitor thread's loop: waits for the watched signals and enforces the deadline.
-private final class Monitor: @unchecked Sendable {
-    // @unchecked: used by the monitor thread only, after a hand-over through pthread_create; `running` is
-    // guarded by `started`.
+/// The monitor: what the shutdown does on its own thread ("shutdown"). Everything here runs on that thread (the
+/// tasks started by ``GracefulShutdown/start()`` and the thread's one-shot timer), so the thread sleeps, with
+/// no timeout, until a signal arrives, draining starts from code, or a deadline it set is due.
+private final class Monitor: Sendable {
     let shutdown: GracefulShutdown
-    let subscription: SignalSubscription
-    let started = Gate()
-    var running = false  // guarded by `started`
+    let thread: LifecycleThread
 
-    init(shutdown: GracefulShutdown, subscription: SignalSubscription) {
+    private struct State {
+        /// Whether the monitor started draining (reported it and set the deadline).
+        var draining = false
+        /// The signal that started it, for telling a duplicate from a second signal.
+        var first: SignalEvent? = nil
+    }
+
+    /// Touched on the monitor thread only; the lock is what lets the compiler see that the class is Sendable.
+    private let state = Mutex(State())
+
+    init(shutdown: GracefulShutdown, thread: LifecycleThread) {
         self.shutdown = shutdown
-        self.subscription = subscription
+        self.thread = thread
+    }
+
+    /// A delivery of one of the shutdown signals.
+    func handle(_ event: SignalEvent) {
+        let configuration = shutdown.configuration
+        enum Meaning { case first, duplicate, second }
+        let meaning = state.withLock { state -> Meaning in
+            if !state.draining {
+                state.draining = true
+                state.first = event
+                return .first
+            }
+            if let first = state.first, event.signal == first.signal, event.senderPID == first.senderPID,
+                event.monotonicNanoseconds - first.monotonicNanoseconds < Monitor.nanoseconds(configuration.duplicateWindow)
+            {
+                return .duplicate
+            }
+            return .second
+        }
+        switch meaning {
+        case .first:
+            shutdown.recordSignal(event.signal)
+            // Reported first, so that a log line saying why comes before anything the waiters do.
+            shutdown.report(.draining(event.signal, deadline: configuration.deadline))
+            shutdown.advance(to: .draining)
+            startDeadline()
+        case .duplicate:
+            shutdown.report(.duplicateIgnored(event.signal, senderPID: event.senderPID))
+        case .second:
+            shutdown.report(.immediateExit(event.signal))
+            configuration.exitMode.terminate(by: event.signal)
+        }
+    }
+
+    /// The phase reached draining: by a signal (``handle(_:)`` did the work already) or from code.
+    func drainingStarted() {
+        let first = state.withLock { state -> Bool in
+            if state.draining { return false }
+            state.draining = true
+            return true
+        }
+        guard first else { return }
+        shutdown.report(.draining(shutdown.signal, deadline: shutdown.configuration.deadline))
+        startDeadline()
+    }
+
+    private func startDeadline() {
+        thread.setTimer(after: shutdown.configuration.deadline) { [self] in deadlinePassed() }
+    }
+
+    private func deadlinePassed() {
+        let configuration = shutdown.configuration
+        shutdown.advance(to: .cancelled)
+        shutdown.report(.deadlinePassed(configuration.deadline))
+        for handler in shutdown.takeCancelHandlers() { handler() }
+        thread.setTimer(after: configuration.cancellationGrace) { [self] in graceOver() }
+    }
+
+    private func graceOver() {
+        if let signal = shutdown.signal { shutdown.configuration.exitMode.terminate(by: signal) }
+        fflush(nil)
+        _exit(1)  // requested from code without a signal, and the work did not finish in time
     }
 
     static func nanoseconds(_ d: Duration) -> Int64 {
         d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
-    }
-
-    func run() {
-        let configuration = shutdown.configuration
-        let clock = ContinuousClock()
-        var deadline: ContinuousClock.Instant? = nil
-        var graceEnd: ContinuousClock.Instant? = nil
-        var first: SignalEvent? = nil
-        while true {
-            // Draining may also start from code (requestShutdown): poll that at a modest pace while running.
-            if deadline == nil, shutdown.isShuttingDown {
-                deadline = clock.now + configuration.deadline
-                shutdown.report(.draining(shutdown.signal, deadline: configuration.deadline))
-            }
-            let timeout: Duration
-            if let end = graceEnd { timeout = end - clock.now }
-            else if let deadline { timeout = deadline - clock.now }
-            else { timeout = .milliseconds(250) }
-
-            if subscription.isClosed {
-                // The engine was stopped: no more signals, but the deadline still holds. Wait on the phase
-                // instead of spinning on a subscription that returns at once.
-                if timeout > .zero { _ = shutdown.wait(for: .cancelled, timeout: timeout) }
-            } else if timeout > .zero, let event = subscription.next(timeout: timeout) {
-                if deadline == nil {
-                    first = event
-                    shutdown.recordSignal(event.signal)
-                    deadline = clock.now + configuration.deadline
-                    // Reported first, so that a log line saying why comes before anything the waiters do.
-                    shutdown.report(.draining(event.signal, deadline: configuration.deadline))
-                    shutdown.advance(to: .draining)
-                } else if let first, event.signal == first.signal, event.senderPID == first.senderPID,
-                    event.monotonicNanoseconds - first.monotonicNanoseconds
-                        < Monitor.nanoseconds(configuration.duplicateWindow)
-                {
-                    shutdown.report(.duplicateIgnored(event.signal, senderPID: event.senderPID))
-                } else {
-                    shutdown.report(.immediateExit(event.signal))
-                    configuration.exitMode.terminate(by: event.signal)
-                }
-                continue
-            }
-            if graceEnd != nil, let end = graceEnd, clock.now >= end {
-                if let signal = shutdown.signal { configuration.exitMode.terminate(by: signal) }
-                fflush(nil)
-                _exit(1)  // requested from code without a signal, and the work did not finish in time
-            }
-            if graceEnd == nil, let d = deadline, clock.now >= d {
-                shutdown.advance(to: .cancelled)
-                shutdown.report(.deadlinePassed(configuration.deadline))
-                for handler in shutdown.takeCancelHandlers() { handler() }
-                graceEnd = clock.now + configuration.cancellationGrace
-            }
-        }
     }
 }

@@ -73,15 +73,29 @@ public struct StatsReporter: Sendable {
         return "{" + parts.joined(separator: ",") + "}"
     }
 
-    /// Writes a stats line with `write` on every delivery of `signal` from now on (starting the engine if
-    /// needed). `counters` is called for each line, in an ordinary task. Cancel the task to stop.
+    /// Writes a stats line with `write` on every delivery of `signal` from now on: subscribes to it, which makes
+    /// the engine watch it (starting it when needed). `counters` and `write` run on a thread of the reporter's
+    /// own ("stats"), which sleeps with no timeout between requests. Cancel the task to stop; the thread ends
+    /// with it, and the signal stays caught by the engine (counted, answered by nobody).
+    ///
+    /// Requests coalesce: the subscription keeps only the newest delivery not answered yet
+    /// (``SignalBuffering/bufferingNewest(_:)`` of 1), so any number of requests that arrive while a line is
+    /// written get one more line, which shows the counters as they are then. The kernel does the same with a
+    /// standard signal that is sent again while it is pending.
     public func start(
         on signal: Signal = .sigusr1, counters: @escaping @Sendable () -> [(String, Value)],
         write: @escaping @Sendable (String) -> Void = StatsReporter.printLine
     ) throws(SignalError) -> Task<Void, Never> {
-        let events = SignalEngine.shared.events(for: [signal], bufferingLimit: 64)
-        try SignalEngine.shared.ensureWatching([signal])
-        return Task.detached {
+        let thread = try LifecycleThread(name: "stats")
+        let events: SignalEvents
+        do {
+            events = try SignalEngine.shared.events(for: [signal], buffering: .bufferingNewest(1))
+        } catch {
+            thread.end()
+            throw error
+        }
+        return Task(executorPreference: thread) {
+            defer { thread.end() }
             for await _ in events { write(self.line(counters: counters())) }
         }
     }

@@ -10,15 +10,17 @@ import Musl
 /// A stack trace of every thread of the process, taken while it keeps running: like Python's faulthandler
 /// with `all_threads`, or Go's SIGQUIT dump without the exit.
 ///
-/// Each thread is interrupted once with the engine's internal signal (SIGRTMAX) and walks its own
+/// Each thread is interrupted once with the engine's internal signal (``Signal/engineInternal``, usually
+/// SIGRTMAX) and walks its own
 /// frame-pointer chain into a preallocated slot, in handler context, with nothing that allocates or locks
 /// (`Sources/CSignalShim/dump.c`). The calling thread walks its own stack directly. Symbols are looked up
 /// afterwards, here, with `dladdr`, and Swift names are demangled.
 ///
-/// Every thread listed in `/proc/self/task` appears in the dump. A thread that blocks SIGRTMAX cannot be
-/// interrupted (SignalCore's wait thread blocks every signal, and so does a thread that borrows its role while
-/// it waits in ``SignalSubscription/next(timeout:)``); it is listed as not interruptible, with the system call
-/// it sleeps in and its program counter from `/proc/self/task/TID/syscall`.
+/// Every thread listed in `/proc/self/task` appears in the dump. A thread that blocks the internal signal cannot
+/// be interrupted (SignalCore's wait thread blocks it and takes it as a doorbell, and so does a thread that
+/// borrows its role while it waits in ``SignalSubscription/next(timeout:)``); it is listed as not
+/// interruptible, with the system call it sleeps in and its program counter from
+/// `/proc/self/task/TID/syscall`.
 ///
 /// Limits: frames of code built without frame pointers (most of the C library) are skipped; the walk then
 /// resumes at the next frame that has one. The engine must be running.
@@ -49,7 +51,7 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
         case captured
         /// The thread that took the dump: it walked its own stack.
         case callingThread
-        /// It cannot run the internal signal's handler (it blocks SIGRTMAX, or it is the wait thread); the string
+        /// It cannot run the internal signal's handler (it blocks it, or it is the wait thread); the string
         /// says why and what it is doing, from /proc.
         case notInterruptible(String)
         /// It did not answer in time (busy in a long uninterruptible system call, stopped, or exiting).
@@ -114,7 +116,8 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
         let engine = SignalEngine.shared
         guard engine.isRunning else { throw .notRunning }
         let me = SignalSender.currentThreadID
-        let internalBit = Signal.engineInternal
+        // Set at the engine's first start, which isRunning implies.
+        guard let internalSignal = Signal.engineInternal else { throw .notRunning }
         let clock = ContinuousClock()
 
         let err = csignal_dump_begin()
@@ -143,12 +146,12 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
                 plans.append(.slot(nextSlot))
                 nextSlot += 1
             } else if thread.isWaitThread {
-                // It blocks every signal; in sigwaitinfo /proc shows SIGRTMAX unblocked, but it would take a
-                // request as a wake-up, not run the handler.
+                // It blocks the internal signal; in sigwaitinfo /proc shows it unblocked, but the wait thread
+                // would take a request as a doorbell, not run the handler.
                 plans.append(.status(.notInterruptible(
-                    "the wait thread takes SIGRTMAX with sigwaitinfo; " + describeSyscall(of: thread.threadID))))
-            } else if thread.blocked.contains(internalBit) {
-                plans.append(.status(.notInterruptible("blocks SIGRTMAX; " + describeSyscall(of: thread.threadID))))
+                    "the wait thread takes \(internalSignal) with sigwaitinfo; " + describeSyscall(of: thread.threadID))))
+            } else if thread.blocked.contains(internalSignal) {
+                plans.append(.status(.notInterruptible("blocks \(internalSignal); " + describeSyscall(of: thread.threadID))))
             } else {
                 var e = csignal_dump_request(nextSlot, thread.threadID)
                 // EAGAIN: the user's queued-signal limit (RLIMIT_SIGPENDING, shared by all of the user's
@@ -165,14 +168,14 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
                     requested += 1
                     nextSlot += 1
                 } else {
-                    plans.append(.status(e == ESRCH ? .exited : .requestFailed(call: "rt_tgsigqueueinfo", errno: e)))
+                    plans.append(.status(e == ESRCH ? .exited : .requestFailed(call: "tgkill", errno: e)))
                 }
             }
         }
         // Wait for the answers in short steps: a thread that exits after its request never answers, and once
         // every missing one is gone there is nothing left to wait for.
-        // A thread that sleeps in sigtimedwait with SIGRTMAX in its set (a thread that borrowed the engine's
-        // wait role: it blocks SIGRTMAX, but /proc shows the temporary mask of the wait) takes the request off
+        // A thread that sleeps in sigtimedwait with the internal signal in its set (a thread that borrowed the
+        // engine's wait role: it blocks that signal, but /proc shows the temporary mask of the wait) takes the request off
         // the queue as a wake-up and never runs the handler: once seen there, it is not waited for.
         var waitingForSignals = Set<CInt>()
         let waitDeadline = clock.now + timeout
@@ -201,7 +204,7 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
                     raw.append((nil, .exited))
                 } else if waitingForSignals.contains(thread.threadID) || inSigtimedwait(thread.threadID) {
                     raw.append((nil, .notInterruptible(
-                        "waits for signals in sigtimedwait with SIGRTMAX blocked (a borrower of the engine's wait "
+                        "waits for signals in sigtimedwait with \(internalSignal) blocked (a borrower of the engine's wait "
                             + "role takes the request as a wake-up); " + describeSyscall(of: thread.threadID))))
                 } else {
                     raw.append((nil, .noAnswer))
@@ -248,14 +251,27 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
         return text
     }
 
-    /// Writes a dump with `write` on every delivery of `signal` from now on (starting the engine if needed).
-    /// Dumps run in an ordinary task. Cancel the task to stop.
+    /// Writes a dump with `write` on every delivery of `signal` from now on: subscribes to it, which makes the
+    /// engine watch it (starting it when needed). Dumps are taken on a thread of their own ("dump"), which sleeps
+    /// with no timeout between requests. Cancel the task to stop; the thread ends with it, and the signal stays
+    /// caught by the engine (counted, answered by nobody).
+    ///
+    /// Requests coalesce: the subscription keeps only the newest delivery not answered yet
+    /// (``SignalBuffering/bufferingNewest(_:)`` of 1), so any number of requests that arrive during a dump get
+    /// one more dump after it, not one each.
     public static func start(
         on signal: Signal = .sigusr2, write: @escaping @Sendable (String) -> Void = ThreadDump.printToStandardError
     ) throws(SignalError) -> Task<Void, Never> {
-        let events = SignalEngine.shared.events(for: [signal], bufferingLimit: 16)
-        try SignalEngine.shared.ensureWatching([signal])
-        return Task.detached {
+        let thread = try LifecycleThread(name: "dump")
+        let events: SignalEvents
+        do {
+            events = try SignalEngine.shared.events(for: [signal], buffering: .bufferingNewest(1))
+        } catch {
+            thread.end()
+            throw error
+        }
+        return Task(executorPreference: thread) {
+            defer { thread.end() }
             for await _ in events {
                 do {
                     write(try ThreadDump.capture().description)

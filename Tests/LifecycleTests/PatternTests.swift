@@ -116,6 +116,75 @@ import Glibc
         print(child.lines.filter { $0.hasPrefix("capture_us") || $0.hasPrefix("threads_in_dump") }.joined(separator: "\n"))
     }
 
+    @Test func shutdownRequestedFromCodeStartsTheDeadlineAtOnceAndEndsWithStatus1AfterTheGrace() throws {
+        let child = try helper("shutdown-request")
+        let exit = try child.finish()
+        #expect(exit == .exited(1), "\(child.lines)")
+        #expect(child.failures.isEmpty, "\(child.failures)")
+        let lines = child.lines
+        func index(_ prefix: String) -> Int? { lines.firstIndex { $0.hasPrefix(prefix) } }
+        // The handler runs on the requesting thread before requestShutdown returns, with the phase changed. (The
+        // monitor reports the transition on its own thread meanwhile, in no set order with these two.)
+        let handler = try #require(index("drain handler ran phase=draining"), "\(lines)")
+        let requested = try #require(index("requested phase=draining signal=none"), "\(lines)")
+        #expect(handler < requested)
+        let draining = try #require(index("transition draining(nil, deadline: 0.3 seconds)"), "\(lines)")
+        let passed = try #require(index("transition deadlinePassed(0.3 seconds)"), "\(lines)")
+        let cancelled = try #require(index("cancel handler ran phase=cancelled"), "\(lines)")
+        #expect(draining < passed && passed < cancelled)
+        // The deadline counts from the request (the monitor sleeps with no timeout, so only the request can
+        // have woken it), and it is kept.
+        let ms = try #require(child.int("cancelled_after_ms"))
+        print("requestShutdown to cancelled: \(ms) ms (deadline 300 ms)")
+        #expect(ms >= 300)
+        #expect(ms < 10_000)
+    }
+
+    @Test func aSighupAfterTheReloaderStoppedIsCaughtNotFatal() throws {
+        let child = try helper("reload-stopped")
+        #expect(try child.finish() == .exited(0), "\(child.lines)")
+        #expect(child.failures.isEmpty, "\(child.failures)")
+        let v = child.values(in: .stdout)
+        #expect(v["subscriptions_started"] == "1")
+        #expect(v["subscriptions_after_stop"] == "0")
+        #expect(v["watched"] == "true")
+        #expect(v["delivered"] == "1")
+        #expect(v["reloads"] == "0")
+        #expect(v["alive"] == "true")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func idleComponentsWakeNoThreadForTenSecondsThenEachAnswersItsSignal() throws {
+        let child = try helper("idle")
+        try child.waitForLine(containing: "READY", in: .stdout)
+        try expectNoWakeUps(of: child.pid, over: .seconds(10),
+                        threads: ["idle-helper", "signalcore", "shutdown", "reload", "stats", "dump"])
+
+        #expect(kill(child.pid, SIGUSR1) == 0)
+        let stats = try child.waitForLine(containing: "stats {", in: .stdout).line
+        #expect(stats.contains("\"scenario\":\"idle\""), "\(stats)")
+        #expect(stats.contains("\"SIGUSR1\":{\"received\":1,"), "\(stats)")
+        #expect(kill(child.pid, SIGHUP) == 0)
+        try child.waitForLine(containing: "reload applied generation 2", in: .stdout)
+        #expect(kill(child.pid, SIGUSR2) == 0)
+        let end = try child.waitForLine(containing: "=== end of thread dump", in: .stdout)
+        let dump = child.lines[...end.index].filter { $0.hasPrefix("--- thread ") }
+        // Each component's thread sleeps on its condition variable, so it can be interrupted; the dump is taken
+        // on its own thread.
+        for name in ["shutdown", "reload", "stats", "idle-helper"] {
+            #expect(dump.contains { $0.contains("\"\(name)\"") && $0.contains(": captured,") }, "\(name): \(dump)")
+        }
+        #expect(dump.contains { $0.contains("\"dump\"") && $0.contains("captured (dumping thread)") }, "\(dump)")
+        #expect(kill(child.pid, SIGTERM) == 0)
+        let exit = try child.finish()
+        #expect(exit == .signalled(SIGTERM), "\(child.lines)")
+        #expect(child.failures.isEmpty, "\(child.failures)")
+        #expect(child.lines.contains { $0.hasPrefix("transition draining(Optional(SIGTERM)") })
+        #expect(child.lines.contains("draining signal=SIGTERM"))
+        #expect(child.lines.filter { $0.hasPrefix("stats ") }.count == 1)
+        #expect(child.lines.filter { $0.hasPrefix("reload ") }.count == 1)
+    }
+
     @Test func statsLineIsOneJSONObjectAndEscapesStrings() throws {
         let reporter = StatsReporter(signals: [.sighup, .sigusr1])
         let line = reporter.line(counters: [("jobs_done", 3), ("name", "a \"quoted\"\nname"), ("pid", 1)])

@@ -1,5 +1,6 @@
 import ChildProcessTesting
 import Foundation
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -80,4 +81,94 @@ func jobIDs(_ lines: [String], _ event: String) -> [String] {
 func threadIDs(of pid: pid_t) -> Set<CInt> {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
     return Set(names.compactMap { CInt($0) })
+}
+
+/// One thread as `/proc/PID/task/TID/status` shows it: its name, how often it went to sleep (voluntary context
+/// switches: each one is a wake-up later) and how often it was preempted while running (involuntary ones).
+struct ThreadActivity: Equatable, CustomStringConvertible {
+    var name: String
+    /// The state letter: S while it sleeps, R while it runs or is about to.
+    var state: String
+    var voluntary: Int
+    var involuntary: Int
+
+    var description: String { "\(name) voluntary=\(voluntary) involuntary=\(involuntary)" }
+}
+
+/// Every thread of process `pid` now, by thread id.
+func threadActivity(of pid: pid_t) -> [pid_t: ThreadActivity] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    var result: [pid_t: ThreadActivity] = [:]
+    for task in tasks {
+        guard let tid = pid_t(task),
+              let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)
+        else { continue }
+        var activity = ThreadActivity(name: "", state: "?", voluntary: -1, involuntary: -1)
+        for line in status.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let value = parts[1].trimmingCharacters(in: .whitespaces)
+            switch parts[0] {
+            case "Name": activity.name = value
+            case "State": activity.state = String(value.prefix(1))
+            case "voluntary_ctxt_switches": activity.voluntary = Int(value) ?? -1
+            case "nonvoluntary_ctxt_switches": activity.involuntary = Int(value) ?? -1
+            default: break
+            }
+        }
+        result[tid] = activity
+    }
+    return result
+}
+
+/// Lets `duration` pass (restarting after EINTR). The observation window of an idle measurement: what is
+/// measured is that nothing happens in it, so it is never a way to wait for something.
+func observe(for duration: Duration) {
+    let (seconds, attoseconds) = duration.components
+    var window = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+    var left = timespec()
+    for _ in 0..<1000 {
+        if nanosleep(&window, &left) == 0 || errno != EINTR { return }
+        window = left
+    }
+}
+
+/// Waits until every thread of `pid` sleeps (state S), so that a measurement does not count a thread that was
+/// still on its way to its first sleep (a log line written just before it, say). Looks every millisecond; throws
+/// after `timeout`.
+func waitUntilAsleep(_ pid: pid_t, timeout: Duration = .seconds(20)) throws {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        let threads = threadActivity(of: pid)
+        if !threads.isEmpty, threads.values.allSatisfy({ $0.state == "S" }) { return }
+        guard ContinuousClock.now < deadline else { throw IdleMeasurementError.neverAsleep(threads) }
+        var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+        nanosleep(&pause, nil)
+    }
+}
+
+enum IdleMeasurementError: Error {
+    case neverAsleep([pid_t: ThreadActivity])
+}
+
+/// Watches process `pid` for `window`, during which nobody sends it anything, and checks that its threads are
+/// exactly `expected` (by name, each as often as listed) and that none of them went to sleep again, which it
+/// would have to after any wake-up. The window starts once every thread sleeps. Prints each thread's numbers.
+func expectNoWakeUps(of pid: pid_t, over window: Duration, threads expected: [String]) throws {
+    try waitUntilAsleep(pid)
+    let before = threadActivity(of: pid)
+    observe(for: window)
+    let after = threadActivity(of: pid)
+    for tid in before.keys.sorted() {
+        let b = before[tid]!
+        let a = after[tid]
+        print("idle \(pid) tid \(tid) \(b.name): voluntary \(b.voluntary) -> \(a.map { String($0.voluntary) } ?? "gone"), "
+              + "involuntary \(b.involuntary) -> \(a.map { String($0.involuntary) } ?? "gone")")
+    }
+    #expect(before.values.map(\.name).sorted() == expected.sorted(), "threads: \(before)")
+    #expect(Set(after.keys) == Set(before.keys), "threads came or went: before \(before), after \(after)")
+    for (tid, b) in before {
+        guard let a = after[tid] else { continue }
+        #expect(a.voluntary == b.voluntary, "\(b.name) (tid \(tid)) woke \(a.voluntary - b.voluntary) times in \(window)")
+    }
 }

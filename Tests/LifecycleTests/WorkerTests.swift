@@ -164,21 +164,25 @@ import Glibc
         #expect(stable.isSubset(of: Set(dumped)), "missing: \(stable.subtracting(dumped))")
         #expect(Set(dumped).isSubset(of: before.union(after).union(dumped)))
         #expect(header.line.contains("\(dumped.count) threads"))
-        // Our own threads, by name: main, the wait thread, the shutdown monitor, three workers.
+        // Our own threads, by name: main, the wait thread, the lifecycle components, the spool watcher, three
+        // workers.
         func line(named name: String) -> String? { threadLines.first { $0.contains("\"\(name)\"") } }
         #expect(line(named: "signal-worker")?.contains("(main)") == true)
         #expect(line(named: "signalcore")?.contains("not interruptible") == true)
-        // The shutdown monitor blocks in SignalSubscription.next, which borrows the engine's wait role while
-        // it waits: captured when the request lands between two waits, otherwise named as not interruptible.
-        let monitor = line(named: "shutdown") ?? ""
-        #expect(monitor.contains(": captured,") || monitor.contains("not interruptible: waits for signals in sigtimedwait"), "\(monitor)")
+        // The components' threads and the spool watcher sleep in a condition variable or in read(2): each one
+        // runs the dump's handler there.
+        for name in ["shutdown", "reload", "stats", "spool-watch"] {
+            let thread = try #require(line(named: name), "\(name) missing")
+            #expect(thread.contains(": captured,"), "\(thread)")
+        }
+        #expect(line(named: "dump")?.contains("captured (dumping thread)") == true)
         for n in 1...3 {
             let worker = try #require(line(named: "worker-\(n)"), "worker-\(n) missing")
             #expect(worker.contains(": captured,"), "\(worker)")
         }
-        // Symbolised: the workers' stacks show the wait they park in.
+        // Symbolised: the idle workers' stacks show the wait they sleep in.
         let frames = dump.filter { $0.hasPrefix("  #") }
-        #expect(frames.contains { $0.contains("GracefulShutdown.wait") })
+        #expect(frames.contains { $0.contains("WorkerPool.sleep(since:") })
         #expect(frames.contains { $0.contains("WorkerPool.loop(index:") })
         #expect(frames.contains { $0.contains("SignalWorkerCommand.run()") })  // the main thread
         #expect(dump.contains { $0.contains("captured (dumping thread)") })
@@ -194,6 +198,36 @@ import Glibc
 
         #expect(kill(worker.pid, SIGTERM) == 0)
         #expect(try worker.finish() == .signalled(SIGTERM))
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func idleWorkerWakesNoThreadAndLearnsOfNewJobsFromTheKernel() throws {
+        let spool = try TemporarySpool()
+        try spool.writeConfig(concurrency: 2, jobDelayMs: 1)
+        let worker = try startWorker(["--spool", spool.path, "--generate", "0", "--keep-running"])
+        try worker.waitForLine(containing: "ready pid=", in: .stderr)
+        try expectNoWakeUps(of: worker.pid, over: .seconds(10), threads: [
+            "signal-worker", "signalcore", "shutdown", "reload", "stats", "dump", "spool-watch", "worker-1", "worker-2",
+        ])
+
+        // Nothing in the worker looks at the spool on its own, so only the kernel can tell it of these jobs. A
+        // job renamed into incoming/, as the generator and most producers do:
+        let staged = spool.path + "/.job-000001.job.tmp"
+        try "{\"id\":\"job-000001\"}".write(toFile: staged, atomically: false, encoding: .utf8)
+        #expect(rename(staged, spool.path + "/incoming/job-000001.job") == 0)
+        try worker.waitForLine(containing: "job done job-000001", in: .stderr, timeout: .seconds(30))
+        // A job written in place, noticed when its writer closes it:
+        try "{\"id\":\"job-000002\"}".write(toFile: spool.path + "/incoming/job-000002.job", atomically: false, encoding: .utf8)
+        try worker.waitForLine(containing: "job done job-000002", in: .stderr, timeout: .seconds(30))
+
+        // SIGHUP reloads the config and looks at incoming/ again.
+        try worker.killCommand("HUP")
+        try worker.waitForLine(containing: "config reloaded: generation 2", in: .stderr)
+        try worker.waitForLine(containing: "rescanning incoming/: 0 job(s) waiting", in: .stderr)
+        #expect(kill(worker.pid, SIGTERM) == 0)
+        #expect(try worker.finish() == .signalled(SIGTERM), "\(worker.errorLines)")
+        #expect(spool.ids("done") == ["job-000001", "job-000002"])
+        checkGracefulStop(worker, spool, total: 2)
     }
 
     @Test func secondSigintExitsAtOnce() throws {

@@ -18,9 +18,8 @@ enum PIDNamespace {
     /// Whether `unshare --pid --fork true` works here.
     static let isAvailable: Bool = {
         guard access(unshare, X_OK) == 0,
-              let trial = try? SpawnedProcess(executable: unshare, arguments: ["--pid", "--fork", "true"],
-                                              standardError: .mergedWithOutput),
-              let exit = try? trial.finish(within: .seconds(30))
+              let trial = try? SpawnedProcess(unshare, ["--pid", "--fork", "true"], standardError: .mergedWithOutput),
+              let exit = try? trial.finish(timeout: .seconds(30))
         else { return false }
         return exit == .exited(0)
     }()

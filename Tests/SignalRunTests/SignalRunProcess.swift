@@ -8,9 +8,9 @@ import Glibc
 /// signal-run with a scenario of `Fixtures/scenario` as COMMAND, standard output and standard error read
 /// separately. In a new PID namespace (`unshare --pid --fork --mount-proc`), signal-run is that namespace's PID 1;
 /// then ``pid`` is unshare's, and ``supervisorPID(timeout:)`` finds signal-run's pid as this machine sees it.
-final class SignalRunProcess: SpawnedProcess {
-    static var signalRun: String { builtProduct("signal-run") }
-    static var helper: String { builtProduct("ChildSupervisorTestHelper") }
+final class SignalRunProcess {
+    static var signalRun: String { SpawnedProcess.builtProduct("signal-run") }
+    static var helper: String { SpawnedProcess.builtProduct("ChildSupervisorTestHelper") }
 
     /// Tests/SignalRunTests/Fixtures/scenario, next to this file.
     static let fixture: String = {
@@ -18,6 +18,8 @@ final class SignalRunProcess: SpawnedProcess {
         return String(file[...file.lastIndex(of: "/")!]) + "Fixtures/scenario"
     }()
 
+    /// The process started: unshare in a namespace, else signal-run or the helper itself.
+    let process: SpawnedProcess
     let inNamespace: Bool
 
     /// Starts `signal-run OPTIONS -- scenario SCENARIO...`, as PID 1 of a new PID namespace unless `inNamespace`
@@ -26,18 +28,29 @@ final class SignalRunProcess: SpawnedProcess {
         self.inNamespace = inNamespace
         let command = [SignalRunProcess.signalRun] + options + ["--", SignalRunProcess.fixture] + scenario
         if inNamespace {
-            try super.init(executable: PIDNamespace.unshare, arguments: PIDNamespace.arguments + command,
-                           standardError: .separate)
+            process = try SpawnedProcess(PIDNamespace.unshare, PIDNamespace.arguments + command, standardError: .separate)
         } else {
-            try super.init(executable: command[0], arguments: Array(command.dropFirst()), standardError: .separate)
+            process = try SpawnedProcess(command[0], Array(command.dropFirst()), standardError: .separate)
         }
     }
 
     /// Starts the library's test helper with `arguments`.
     init(helper arguments: [String]) throws {
         inNamespace = false
-        try super.init(executable: SignalRunProcess.helper, arguments: arguments, standardError: .separate)
+        process = try SpawnedProcess(SignalRunProcess.helper, arguments, standardError: .separate)
     }
+
+    /// The started process's id (unshare's in a namespace).
+    var pid: pid_t { process.pid }
+    /// Lines of standard output read so far.
+    var lines: [String] { process.lines }
+    /// Lines of standard error read so far.
+    var errorLines: [String] { process.errorLines }
+    /// `key=value` words of every line of `stream`.
+    func values(in stream: SpawnedProcess.Stream) -> [String: String] { process.values(in: stream) }
+
+    /// Reads all output and reaps the process; kills it and throws after `timeout`.
+    func finish(within timeout: Duration) throws -> ProcessExit { try process.finish(timeout: timeout) }
 
     /// signal-run's process id in this test's PID namespace: unshare's child, or ``pid`` itself.
     func supervisorPID(timeout: Duration = .seconds(30)) throws -> pid_t {
@@ -56,13 +69,13 @@ final class SignalRunProcess: SpawnedProcess {
 
     /// Reads standard output until `line` arrives.
     func awaitStdout(_ line: String, timeout: Duration = .seconds(60)) throws {
-        try awaitLine(in: .stdout, timeout: timeout, what: line) { $0 == line }
+        try process.awaitLine(in: .stdout, timeout: timeout, what: line) { $0 == line }
     }
 
     /// Reads standard error until a line starting with `prefix` arrives; returns it.
     @discardableResult
     func awaitStderr(startingWith prefix: String, timeout: Duration = .seconds(60)) throws -> String {
-        try awaitLine(in: .stderr, timeout: timeout, what: prefix) { $0.hasPrefix(prefix) }.line
+        try process.awaitLine(in: .stderr, timeout: timeout, what: prefix) { $0.hasPrefix(prefix) }.line
     }
 
     /// COMMAND's pid, from signal-run's `--verbose` line "started pid P in process group P: ...".

@@ -180,9 +180,8 @@ struct SignalRunHostTests {
     func terminal() throws {
         // script(1) runs signal-run as the session leader of a new pseudo-terminal, in its foreground group.
         let command = "\(SignalRunProcess.signalRun) -- \(SignalRunProcess.fixture) terminal"
-        let run = try SpawnedProcess(executable: "/usr/bin/script", arguments: ["-qec", command, "/dev/null"],
-                                     standardError: .separate)
-        let exit = try run.finish(within: SignalRunTests.timeout)
+        let run = try SpawnedProcess("/usr/bin/script", ["-qec", command, "/dev/null"], standardError: .separate)
+        let exit = try run.finish(timeout: SignalRunTests.timeout)
         #expect(exit == .exited(0), "\(run.lines)")
         let line = try #require(run.lines.map { $0.trimmingCharacters(in: ["\r"]) }.first { $0.hasPrefix("pid=") })
         let fields = Dictionary(uniqueKeysWithValues: line.split(separator: " ").map {
@@ -196,9 +195,8 @@ struct SignalRunHostTests {
           arguments: [("/nonexistent/program", 127, "No such file or directory (errno: 2)"),
                       ("/", 126, "Permission denied (errno: 13)")])
     func cannotRun(command: String, status: Int, why: String) throws {
-        let run = try SpawnedProcess(executable: SignalRunProcess.signalRun, arguments: ["--", command],
-                                     standardError: .separate)
-        let exit = try run.finish(within: SignalRunTests.timeout)
+        let run = try SpawnedProcess(SignalRunProcess.signalRun, ["--", command], standardError: .separate)
+        let exit = try run.finish(timeout: SignalRunTests.timeout)
         #expect(exit == .exited(CInt(status)))
         #expect(run.errorLines == ["signal-run: cannot run \(command): posix_spawnp: \(why)"])
     }
@@ -206,9 +204,8 @@ struct SignalRunHostTests {
     @Test("a bad command line: 64 and the usage line", .timeLimit(.minutes(1)),
           arguments: [[], ["--forward-to", "sideways", "--", "true"], ["-x", "true"]])
     func badCommandLine(arguments: [String]) throws {
-        let run = try SpawnedProcess(executable: SignalRunProcess.signalRun, arguments: arguments,
-                                     standardError: .separate)
-        let exit = try run.finish(within: SignalRunTests.timeout)
+        let run = try SpawnedProcess(SignalRunProcess.signalRun, arguments, standardError: .separate)
+        let exit = try run.finish(timeout: SignalRunTests.timeout)
         #expect(exit == .exited(64))
         #expect(run.errorLines.count == 2, "\(run.errorLines)")
         #expect(run.errorLines.last == "Usage: signal-run [OPTIONS] [--] COMMAND [ARGS...] (signal-run --help for more)")

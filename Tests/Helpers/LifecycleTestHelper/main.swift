@@ -146,7 +146,8 @@ case "shutdown-duplicate":
 
 // A dump of this process: plain threads, one that blocks SIGRTMAX, and the caller.
 case "dump":
-    do { try SignalEngine.shared.start(watching: [.sigusr1]) } catch { fail("start: \(error)") }
+    do { try SignalEngine.shared.watch([.sigusr1]) } catch { fail("watch: \(error)") }
+    guard let internalSignal = Signal.engineInternal else { fail("the engine runs but has no internal signal") }
     var fds: [CInt] = [0, 0]
     pipe(&fds)
     let readEnd = fds[0]
@@ -167,7 +168,7 @@ case "dump":
         _ = blockerTID.set(Int(csignal_gettid()))
         var set = sigset_t()
         sigemptyset(&set)
-        sigaddset(&set, Signal.engineInternal.rawValue)
+        sigaddset(&set, internalSignal.rawValue)
         pthread_sigmask(SIG_BLOCK, &set, nil)
         csignal_set_thread_name("rtmax-blocker")
         ready.signal()
@@ -195,6 +196,66 @@ case "dump":
     // A second dump right after: the slots and the table are reusable.
     do { _ = try ThreadDump.capture() } catch { fail("second capture: \(error)") }
     say("second_dump=ok")
+
+// A shutdown requested from code: the monitor notices at once (it sleeps with no timeout, so nothing else would
+// wake it), the drain handler runs with the phase already changed, the deadline passes, and after the grace the
+// monitor ends the process with status 1 (no signal asked for the stop).
+case "shutdown-request":
+    let clock = ContinuousClock()
+    let shutdown = GracefulShutdown(configuration: .init(deadline: .milliseconds(300), cancellationGrace: .milliseconds(200)),
+                                    observer: { say("transition \($0)") })
+    shutdown.onDraining { say("drain handler ran phase=\(shutdown.phase)") }
+    shutdown.onCancel { say("cancel handler ran phase=\(shutdown.phase)") }
+    do { try shutdown.start() } catch { fail("start: \(error)") }
+    let requested = clock.now
+    shutdown.requestShutdown()
+    say("requested phase=\(shutdown.phase) signal=\(shutdown.signal?.description ?? "none")")
+    if !shutdown.wait(for: .cancelled, timeout: .seconds(30)) { fail("never cancelled") }
+    say("cancelled_after_ms=\(milliseconds(clock.now - requested))")
+    // Park: the monitor must end the process after the grace.
+    let forever = DispatchSemaphore(value: 0)
+    _ = forever.wait(timeout: .now() + 30)
+    fail("still alive after the grace period")
+
+// The engine's claim rule, seen from a component: after the reloader stops, its subscription is gone, but SIGHUP
+// stays caught (counted, answered by nobody) instead of going back to its default action, which would end the
+// process.
+case "reload-stopped":
+    let path = "/tmp/lifecycle-helper-\(getpid()).json"
+    defer { unlink(path) }
+    writeFile(path, "{\"value\": 1}")
+    let reloader = ConfigReloader<Sample>(path: path, initial: Sample(value: 0))
+    do { try reloader.start() } catch { fail("start: \(error)") }
+    say("subscriptions_started=\(SignalEngine.shared.subscriptionCount)")
+    reloader.stop()
+    waitUntil("the reloader's subscription to end") { SignalEngine.shared.subscriptionCount == 0 }
+    do { try SignalSender.raise(.sighup) } catch { fail("raise: \(error)") }
+    waitUntil("the SIGHUP to be counted") { SignalEngine.shared.counts(for: .sighup).delivered == 1 }
+    say("subscriptions_after_stop=\(SignalEngine.shared.subscriptionCount) watched=\(SignalEngine.shared.watchedSignals.contains(.sighup)) delivered=\(SignalEngine.shared.counts(for: .sighup).delivered) reloads=\(reloader.statistics.reloads) alive=true")
+
+// GracefulShutdown, ConfigReloader, StatsReporter and ThreadDump together, idle until the parent has measured
+// the threads' wake-ups; then each answers its signal once, and SIGTERM ends the process.
+case "idle":
+    csignal_set_thread_name("idle-helper")
+    let path = "/tmp/lifecycle-helper-\(getpid()).json"
+    writeFile(path, "{\"value\": 1}")
+    let shutdown = GracefulShutdown(configuration: .init(deadline: .seconds(30)), observer: { say("transition \($0)") })
+    let reloader = ConfigReloader<Sample>(path: path, initial: Sample(value: 0), observer: { say("reload \($0)") })
+    let reporter = StatsReporter(signals: [.sighup, .sigusr1, .sigusr2, .sigterm])
+    do {
+        try shutdown.start()
+        try reloader.start()
+        _ = try reporter.start(on: .sigusr1, counters: { [("scenario", "idle")] }, write: { say("stats \($0)") })
+        _ = try ThreadDump.start(on: .sigusr2, write: { say($0) })
+    } catch {
+        fail("start: \(error)")
+    }
+    say("READY")
+    // The main thread parks too: one timer, due long after the measurement.
+    if !shutdown.wait(for: .draining, timeout: .seconds(120)) { fail("no shutdown within 120 s") }
+    unlink(path)
+    say("draining signal=\(shutdown.signal?.description ?? "none")")
+    shutdown.finish()
 
 default:
     fail("unknown scenario \(arguments[1])")

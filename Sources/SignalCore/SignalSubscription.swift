@@ -19,8 +19,8 @@ public final class SignalSubscription: @unchecked Sendable {
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     private var queue: EventBuffer
     private var closed = false
-    /// Counts ``wake()`` calls: a waiter returns nil when it changes.
-    private var wakeups: UInt64 = 0
+    /// Set by ``wake()``, consumed by the next (or current) ``next(timeout:)``.
+    private var wakePending = false
     var id: UInt64 = 0
 
     init(signals: SignalSet, buffering: SignalBuffering, engine: SignalEngine) {
@@ -75,46 +75,53 @@ public final class SignalSubscription: @unchecked Sendable {
     /// ``SignalEngine/executor`` (it would block the wait thread): it returns nil at once there.
     public func next(timeout: Duration) -> SignalEvent? {
         let deadline = SignalSubscription.monotonicNanoseconds() &+ SignalSubscription.nanoseconds(timeout)
-        let woken = locked { wakeups }
         if let event = take() { return event }
-        if csignal_holds_role() { return nil }
+        if takeWake() || csignal_holds_role() { return nil }
         if let engine, engine.deliversAutomatically, csignal_borrow_begin(SignalSubscription.nanoseconds(timeout)) == 0 {
-            if let event = nextAsHolder(engine: engine, deadline: deadline, woken: woken) { return event }
-            if isClosed || SignalSubscription.monotonicNanoseconds() >= deadline || wasWoken(since: woken) {
-                return take()
-            }
+            if let event = nextAsHolder(engine: engine, deadline: deadline) { return event }
+            if isClosed || SignalSubscription.monotonicNanoseconds() >= deadline || takeWake() { return take() }
         }
         var until = timespec()
         until.tv_sec = Int(deadline / 1_000_000_000)
         until.tv_nsec = Int(deadline % 1_000_000_000)
         return locked {
             while queue.isEmpty {
-                if closed || wakeups != woken { return nil }
+                if closed { return nil }
+                if wakePending {
+                    wakePending = false
+                    return nil
+                }
                 if pthread_cond_timedwait(condition, mutex, &until) == ETIMEDOUT, queue.isEmpty { return nil }
             }
             return queue.popFirst()
         }
     }
 
-    /// Makes a thread blocked in ``next(timeout:)`` return now (with an event if one is there, else nil). The
-    /// subscription stays open. For code that waits for signals and for something else: the other thing calls
-    /// `wake()`.
+    /// Makes the thread blocked in ``next(timeout:)`` return now, with an event if one is there, else nil; if
+    /// no thread waits, the next call returns at once instead (a wake is never lost). The subscription stays
+    /// open. For code that waits for signals and for something else: the other thing calls `wake()`.
     public func wake() {
         locked {
-            wakeups &+= 1
+            wakePending = true
             pthread_cond_broadcast(condition)
         }
         // A waiter that holds the wait role sleeps in the kernel: ring it.
         csignal_engine_wake_holder()
     }
 
-    private func wasWoken(since woken: UInt64) -> Bool { locked { wakeups != woken } }
+    /// Consumes a pending ``wake()``.
+    private func takeWake() -> Bool {
+        locked {
+            defer { wakePending = false }
+            return wakePending
+        }
+    }
 
     /// The calling thread holds the wait role: it takes deliveries from the kernel itself, pumps them to every
     /// subscription, and returns the first one of its own. Gives the role back before returning: lazily when it
     /// returns an event (a caller looping on next() takes it again without waking the wait thread, see
     /// csignal_borrow_end_lazily), at once otherwise.
-    private func nextAsHolder(engine: SignalEngine, deadline: Int64, woken: UInt64) -> SignalEvent? {
+    private func nextAsHolder(engine: SignalEngine, deadline: Int64) -> SignalEvent? {
         var result: SignalEvent? = nil
         defer { if result != nil { csignal_borrow_end_lazily() } else { csignal_borrow_end() } }
         // Records may be waiting in the ring (handler-route deliveries, a batch taken before the hand-over).
@@ -125,7 +132,7 @@ public final class SignalSubscription: @unchecked Sendable {
                 return event
             }
             let left = deadline &- SignalSubscription.monotonicNanoseconds()
-            if left <= 0 || isClosed || wasWoken(since: woken) { return nil }
+            if left <= 0 || isClosed || locked({ wakePending }) { return nil }
             var pump = false
             let status = csignal_borrow_wait(left, &pump)
             if pump || csignal_ring_pending() > 0 { engine.pump() }

@@ -23,8 +23,11 @@ import Synchronization
 /// let group = ServiceGroup(services: [server, reloader], logger: logger)
 /// ```
 ///
-/// Like ``SignalShutdownService``, it claims its signals from `SignalEngine.shared` while it runs
-/// and unwatches the ones it added when it returns.
+/// It subscribes to its signals on `SignalEngine.shared`, which makes the engine watch them (starting it if
+/// needed). When it returns the signals stay watched, by the engine's claim rule: in the usual group, where the
+/// reload service stops first and other services still drain, a SIGHUP that arrives then (a `logrotate` or a
+/// `systemctl reload` at the wrong moment) is counted and starts no reload, instead of meeting SIGHUP's default
+/// action, which would end the process.
 public final class SignalReloadService: Service, Sendable, CustomStringConvertible {
     /// What one reload is asked to do.
     public struct Request: Sendable, Hashable {
@@ -96,15 +99,10 @@ public final class SignalReloadService: Service, Sendable, CustomStringConvertib
 
     /// Answers reload signals until graceful shutdown or cancellation.
     ///
-    /// Throws a `SignalError` if the engine could not watch the signals.
+    /// Throws a `SignalError` if the engine could not watch the signals, or runs with manual delivery (its
+    /// subscriptions get no events).
     public func run() async throws {
-        let events = engine.events(for: signals)
-        try EngineClaims.shared.acquire(signals, engine: engine)
-        defer {
-            if let error = EngineClaims.shared.release(signals, engine: engine) {
-                logger.warning("could not unwatch reload signals", metadata: ["error": "\(error)"])
-            }
-        }
+        let events = try engine.serviceEvents(for: signals)
 
         // The doorbell holds at most one ring: however many signals arrive during a reload, the loop below
         // wakes once more, and takes everything pending in one go.

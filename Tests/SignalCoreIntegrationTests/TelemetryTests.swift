@@ -32,6 +32,7 @@ import Glibc
 
     @Test func logsAndMetricsMatchTheEngine() throws {
         let helper = try SpawnedProcess("SignalCoreIntegrationHelper", ["telemetry"])
+        #expect(try helper.waitForLine(startingWith: "early ") == "early engine_running=0 subscriptions=0")
         let odd = fields(try helper.waitForLine(startingWith: "odd_thread"))["tid"]
         try helper.waitForLine(startingWith: "READY")
         for k in 1...3 {
@@ -82,7 +83,7 @@ import Glibc
         #expect(dropped.count == 1)
         #expect(dropped.first.map { fields($0)["signal"] == "SIGRTMIN" && fields($0)["count"] == "3" } == true)
         #expect(dropped.first?.hasPrefix("log level=warning") == true)
-        let audit = logs.filter { $0.contains("does not block the watched signals") }
+        let audit = logs.filter { $0.contains("lets watched signals in beside the engine") }
         #expect(audit.count == 1)
         #expect(audit.first.map { fields($0)["tid"] } == odd)
     }

@@ -39,7 +39,7 @@ struct Worker: Service {
 
 func describe(_ trigger: SignalShutdownService.Trigger) -> String {
     let e = trigger.event
-    return "trigger ordinal=\(trigger.ordinal) signal=\(e.signal.rawValue) action=\(trigger.action.rawValue) pid=\(e.senderPID) code=\(e.code) value=\(e.value)"
+    return "trigger ordinal=\(trigger.ordinal) signal=\(e.signal.rawValue) action=\(trigger.action.rawValue) pid=\(e.senderPID) code=\(e.code.rawValue) value=\(e.value)"
 }
 
 /// Runs `shutdown` until it returns; says READY once its signals are watched.

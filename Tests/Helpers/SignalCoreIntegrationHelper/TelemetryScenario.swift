@@ -18,8 +18,8 @@ import Glibc
 ///    queues SIGRTMIN four times; a thread that unblocked SIGUSR2 gets one SIGUSR2 (handler route) and is
 ///    found by the mask audit (run when the engine starts watching SIGRTMIN+1 as well). The deliveries alone
 ///    must bring the metrics up to date;
-/// 2. after a stop, manual delivery with a ring of 2: five SIGRTMIN to ourselves, three of them dropped; no
-///    event comes, so explicit refreshes report them.
+/// 2. after a stop, manual delivery with a ring of 2: five SIGRTMIN taken by the fallback handler on five
+///    threads, three of their records dropped; no event comes, so explicit refreshes report them.
 /// Then it prints what the log handler and the metrics factory captured.
 func telemetryScenario() {
     let engine = SignalEngine.shared
@@ -49,13 +49,14 @@ func telemetryScenario() {
     // Phase 1. The observer subscribes to what the engine watches: start it after the engine.
     must("start") { try engine.start(watching: [.sigusr1, .sigusr2, rt]) }
     let observer = Task { await telemetry.run() }
+    // The observer's subscription must exist before the first delivery it is to time (and its first report
+    // before the watched set changes).
+    waitUntil("the observer's subscription") { engine.subscriptionCount >= 1 }
+    must("watch") { try engine.watch([.realtime(1)]) }
+    // After the watch: a change of the watched set blocks every watched signal in every thread again.
     let thread = HelperThread.unblocking(SIGUSR2)
     say("odd_thread tid=\(thread.tid)")
-    must("watch") { try engine.watch([.realtime(1)]) }
     telemetry.refresh()  // sees the new watched set: audits the masks
-
-    // The observer's events subscription must exist before the first delivery it is to time.
-    waitUntil("the observer's subscription") { engine.subscriptionCount >= 1 }
     say("READY pid=\(getpid())")
     for k in 1...3 {
         waitUntil("SIGUSR1 #\(k)") { engine.counts(for: .sigusr1).delivered >= UInt64(k) }
@@ -78,12 +79,21 @@ func telemetryScenario() {
     must("stop 1") { try engine.stop() }
     telemetry.refresh()
 
-    // Phase 2: nobody drains a manual ring of two.
+    // Phase 2: nobody drains a manual ring of two. The wait thread leaves signals in the kernel while the ring
+    // is full, but the fallback handler cannot wait: five threads that let SIGRTMIN in take one each, and the
+    // records of three of them are dropped.
     must("start 2") { try engine.start(watching: [rt], configuration: .init(ringCapacity: 2, delivery: .manual)) }
     telemetry.refresh()
-    for value in 1...5 { must("queue") { try SignalSender.queue(rt, to: getpid(), value: CInt(value)) } }
+    let takers = (1...5).map { _ in HelperThread.unblocking(rt.rawValue) }
+    for (index, taker) in takers.enumerated() {
+        must("queue") { try SignalSender.queue(rt, toThread: taker.tid, value: CInt(index + 1)) }
+    }
     waitUntil("five more SIGRTMIN") { engine.counts(for: rt).delivered >= 9 }
     telemetry.refresh()
+    for taker in takers {
+        taker.finish.signal()
+        taker.join()
+    }
     must("stop 2") { try engine.stop() }
     telemetry.refresh()
     observer.cancel()

@@ -14,16 +14,29 @@ import Glibc
     /// 100 000 values of SIGRTMIN+1, queued by one sender process that retries on EAGAIN, reach the `for await`
     /// loop of a service exactly once each and in order. Exclusive use of the signal queue: back-pressure fills
     /// the user's queue of pending real-time signals, which parallel tests share.
-    @Test func realtimeFloodReachesTheServiceCompleteAndInOrder() throws {
+    ///
+    /// Run twice: with the receiver's RLIMIT_SIGPENDING as the system set it (the kernel's queue is then large
+    /// enough that the sender rarely or never sees EAGAIN), and lowered to 256, so that the back-pressure
+    /// reaches the sender as EAGAIN over and over (the kernel checks the limit of the receiving process).
+    @Test(arguments: [nil, 256] as [Int?])
+    func realtimeFloodReachesTheServiceCompleteAndInOrder(pendingLimit: Int?) throws {
         let count = 100_000
         let receiver = try SpawnedProcess(
             "SignalCoreServiceHelper", ["flood", "\(count)"], standardError: .separate, signalQueue: .exclusive)
         try receiver.waitForLine(startingWith: "READY")
+        if let pendingLimit {  // prlimit(1), util-linux: Glibc's Swift module has no prlimit(2)
+            let (prlimit, status) = try SpawnedProcess.run(
+                "/usr/bin/prlimit", ["--pid", "\(receiver.pid)", "--sigpending=\(pendingLimit):\(pendingLimit)"],
+                standardError: .mergedWithOutput, signalQueue: nil)
+            #expect(status == .exited(0), "\(prlimit.lines)")
+        }
         let sender = try SpawnedProcess(
             "SignalCoreServiceHelper", ["send", "\(receiver.pid)", "\(Signal.realtime(1).rawValue)", "\(count)"],
             signalQueue: nil)
         let sent = try sender.finish(timeout: .seconds(150))
         #expect(sent == .exited(0), "\(sender.lines)")
+        let eagain = Int(fields(sender.lines(startingWith: "sent ").first ?? "")["eagain"] ?? "") ?? -1
+        if pendingLimit != nil { #expect(eagain > 0, "\(sender.lines)") }
         // A flood that does not complete is reported at the graceful shutdown.
         _ = try? receiver.waitForLine(startingWith: "flood ", timeout: .seconds(120))
         try receiver.send(SIGTERM)
@@ -42,7 +55,7 @@ import Glibc
         #expect(flood["senders"] == "1")
         #expect(exit == .signalled(SIGTERM), "\(receiver.lines) \(receiver.errorLines)")
         // The numbers behind a run, in the test's log.
-        print("flood: \(receiver.lines(startingWith: "flood ").first ?? "none"); \(sender.lines.last ?? "")")
+        print("flood (RLIMIT_SIGPENDING \(pendingLimit.map(String.init) ?? "as set")): \(receiver.lines(startingWith: "flood ").first ?? "none"); \(sender.lines.last ?? "")")
     }
 
     /// SIGTERM, then a SIGHUP while the server drains: the reload service has stopped by then (the group stops

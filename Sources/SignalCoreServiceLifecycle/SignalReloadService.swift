@@ -166,5 +166,12 @@ public final class SignalReloadService: Service, Sendable, CustomStringConvertib
 /// Built without the `ServiceLifecycleIntegration` trait (so without swift-service-lifecycle): unavailable.
 /// Enable the trait where you depend on SignalCore: `.package(url: "…/SignalCore", from: "…", traits: ["ServiceLifecycleIntegration"])`.
 @available(*, unavailable, message: "SignalReloadService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
-public final class SignalReloadService {}
+public final class SignalReloadService {
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalReloadService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Request {}
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalReloadService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Statistics {}
+}
 #endif

@@ -256,5 +256,24 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
 /// Built without the `ServiceLifecycleIntegration` trait (so without swift-service-lifecycle): unavailable.
 /// Enable the trait where you depend on SignalCore: `.package(url: "…/SignalCore", from: "…", traits: ["ServiceLifecycleIntegration"])`.
 @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
-public final class SignalShutdownService {}
+public final class SignalShutdownService {
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Configuration {}
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Escalation {}
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Action {}
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Trigger {}
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Statistics {}
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum ExitMode {}
+}
 #endif

@@ -380,5 +380,9 @@ public final class SignalTelemetry: Sendable {
 /// Built without the `TelemetryIntegration` trait (so without swift-log and swift-metrics): unavailable.
 /// Enable the trait where you depend on SignalCore: `.package(url: "…/SignalCore", from: "…", traits: ["TelemetryIntegration"])`.
 @available(*, unavailable, message: "SignalTelemetry needs SignalCore's TelemetryIntegration trait: add traits: [\"TelemetryIntegration\"] to the .package line of SignalCore")
-public final class SignalTelemetry {}
+public final class SignalTelemetry {
+    /// Unavailable without the `TelemetryIntegration` trait.
+    @available(*, unavailable, message: "SignalTelemetry needs SignalCore's TelemetryIntegration trait: add traits: [\"TelemetryIntegration\"] to the .package line of SignalCore")
+    public enum Configuration {}
+}
 #endif

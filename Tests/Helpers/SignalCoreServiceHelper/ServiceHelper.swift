@@ -141,9 +141,12 @@ struct Stubborn: Service {
     }
 }
 
-/// A server that waits for graceful shutdown and does nothing else.
+/// A server that waits for graceful shutdown and does nothing else. It says it runs once the other services
+/// have subscribed (the shutdown service, the reload service and the telemetry observer: three subscriptions),
+/// so that what follows is idle time.
 struct Waiting: Service {
     func run() async throws {
+        await waitUntil("three subscriptions") { SignalEngine.shared.subscriptionCount >= 3 }
         say("server running=1")
         try? await gracefulShutdown()
     }

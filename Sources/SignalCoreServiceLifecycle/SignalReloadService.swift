@@ -23,8 +23,10 @@ import Synchronization
 /// let group = ServiceGroup(services: [server, reloader], logger: logger)
 /// ```
 ///
-/// It subscribes to its signals on `SignalEngine.shared`, which makes the engine watch them (starting it if
-/// needed). When it returns the signals stay watched, by the engine's claim rule: in the usual group, where the
+/// It subscribes to its signals on `SignalEngine.shared` when it is made, which makes the engine watch them
+/// (starting it with the default configuration if it is not running: start it first for another). So a signal
+/// that arrives before the group runs the service is not lost: it waits in the subscription and is answered by
+/// the first reload. When the service returns the signals stay watched, by the engine's claim rule: in the usual group, where the
 /// reload service stops first and other services still drain, a SIGHUP that arrives then (a `logrotate` or a
 /// `systemctl reload` at the wrong moment) is counted and starts no reload, instead of meeting SIGHUP's default
 /// action, which would end the process.
@@ -61,7 +63,7 @@ public final class SignalReloadService: Service, Sendable, CustomStringConvertib
 
     private let reload: @Sendable (Request) async throws -> Void
     private let logger: Logger
-    private let engine: SignalEngine
+    private let subscription: ServiceSubscription
     private let statisticsBox = Mutex(Statistics())
 
     /// Pending deliveries not yet answered by a reload: the newest and how many.
@@ -88,7 +90,7 @@ public final class SignalReloadService: Service, Sendable, CustomStringConvertib
         self.signals = signals
         self.logger = logger
         self.reload = reload
-        self.engine = .shared
+        self.subscription = ServiceSubscription(signals)
     }
 
     /// What the service saw and did so far.
@@ -102,7 +104,7 @@ public final class SignalReloadService: Service, Sendable, CustomStringConvertib
     /// Throws a `SignalError` if the engine could not watch the signals, or runs with manual delivery (its
     /// subscriptions get no events).
     public func run() async throws {
-        let events = try engine.serviceEvents(for: signals)
+        let events = try subscription.take()
 
         // The doorbell holds at most one ring: however many signals arrive during a reload, the loop below
         // wakes once more, and takes everything pending in one go.

@@ -25,9 +25,11 @@ import Synchronization
 /// try await shutdown.run()   // after SIGTERM: the group drains, then the process dies by SIGTERM
 /// ```
 ///
-/// **Signals stay caught.** ``run()`` subscribes to its signals on `SignalEngine.shared`, which makes the
-/// engine watch them (starting it if needed). When the subscription ends the signals stay watched: that is the
-/// engine's claim rule. So a signal that arrives late, when the group is nearly done (a second SIGTERM, or a
+/// **Signals are caught from the start, and stay caught.** The service subscribes to its signals on
+/// `SignalEngine.shared` when it is made, which makes the engine watch them (starting it with the default
+/// configuration if it is not running: start it first for another). A signal that arrives before ``run()``
+/// waits in the subscription and is acted on when ``run()`` starts. When the subscription ends the signals stay
+/// watched: that is the engine's claim rule. So a signal that arrives late, when the group is nearly done (a second SIGTERM, or a
 /// SIGHUP after a ``SignalReloadService`` has already stopped while another service still drains), is counted
 /// and does nothing, instead of meeting the default action and killing the process mid-shutdown.
 ///
@@ -129,7 +131,7 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
 
     private let group: ServiceGroup
     private let logger: Logger
-    private let engine: SignalEngine
+    private let subscription: ServiceSubscription
     private let statisticsBox = Mutex(Statistics())
     /// The signal whose action ends the group, and whether that action was a cancellation. Written by the
     /// listener, read by ``run()`` once the listener has ended.
@@ -156,7 +158,8 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
         self.configuration = configuration
         self.logger = logger
         self.onSignal = onSignal
-        self.engine = .shared
+        self.subscription = ServiceSubscription(
+            configuration.gracefulShutdownSignals.union(configuration.cancellationSignals))
     }
 
     /// What the service saw and did so far.
@@ -171,13 +174,13 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
     /// signal shut the group down, ends the process as ``Configuration/exitMode`` says (returning only for
     /// ``ExitMode/returnNormally``).
     ///
-    /// Throws a `SignalError` if the engine could not watch the signals (then the group never started), and
+    /// Throws a `SignalError` if the engine could not watch the signals, or runs with manual delivery (then the
+    /// group never started), and
     /// what the group's `run()` throws, except the errors that follow a signal's cancellation (see "Errors"
     /// above).
     public func run() async throws {
-        let signals = configuration.gracefulShutdownSignals.union(configuration.cancellationSignals)
-        let events = try engine.serviceEvents(for: signals)
-        logger.debug("waiting for shutdown signals", metadata: ["signals": "\(signals)"])
+        let events = try subscription.take()
+        logger.debug("waiting for shutdown signals", metadata: ["signals": "\(subscription.signals)"])
 
         let group = self.group
         let runner = Task { try await group.run() }

@@ -58,12 +58,13 @@ import Glibc
         print("flood (RLIMIT_SIGPENDING \(pendingLimit.map(String.init) ?? "as set")): \(receiver.lines(startingWith: "flood ").first ?? "none"); \(sender.lines.last ?? "")")
     }
 
-    /// SIGTERM, then a SIGHUP while the server drains: the reload service has stopped by then (the group stops
+    /// A SIGHUP reloads; SIGTERM, then a SIGHUP while the server drains: the reload service has stopped by then (the group stops
     /// services in reverse order), but SIGHUP stays caught, so it is counted and the process lives on until the
     /// drain ends, then dies by SIGTERM, not by SIGHUP.
     @Test func sighupDuringTheDrainDoesNotEndTheProcess() throws {
         let helper = try SpawnedProcess("SignalCoreServiceHelper", ["drain-hup"], standardError: .separate)
-        try helper.waitForLine(startingWith: "server running=1")
+        // The reload service subscribed when it was made: SIGHUP is caught before the group runs anything.
+        try helper.waitForLine(startingWith: "server running=1 hup_watched=1")
         try helper.send(SIGHUP)
         try helper.waitForLine(startingWith: "reloaded number=1 ")
         try helper.send(SIGTERM)

@@ -106,14 +106,11 @@ struct Flood: Service {
 }
 
 /// A server whose graceful shutdown lasts until a SIGHUP arrives after it began (at most 30 s): the reload
-/// service, listed after it, has stopped by then. It says it runs once the reload service's subscription made
-/// the engine watch SIGHUP (until then a SIGHUP would still meet its default action, as in any program that has
-/// not set up its signals yet).
+/// service, listed after it, has stopped by then.
 struct DrainUntilHangup: Service {
     func run() async throws {
         let engine = SignalEngine.shared
-        await waitUntil("SIGHUP watched") { engine.watchedSignals.contains(.sighup) }
-        say("server running=1")
+        say("server running=1 hup_watched=\(engine.watchedSignals.contains(.sighup) ? 1 : 0)")
         try? await gracefulShutdown()
         let before = engine.counts(for: .sighup).delivered
         say("draining hup_watched=\(engine.watchedSignals.contains(.sighup) ? 1 : 0) hup_delivered=\(before)")

@@ -191,6 +191,20 @@ let package = Package(
             ],
             path: "Tests/Helpers/SignalCoreIntegrationHelper"
         ),
+        // The integrations in the shape the README shows: an async @main program with a ServiceGroup.
+        .executableTarget(
+            name: "SignalCoreServiceHelper",
+            dependencies: [
+                "SignalCore",
+                "ChildProcessTesting",
+                "SignalCoreServiceLifecycle",
+                "SignalCoreTelemetry",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle",
+                         condition: .when(traits: ["ServiceLifecycleIntegration"])),
+                .product(name: "Logging", package: "swift-log", condition: .when(traits: ["ServiceLifecycleIntegration"])),
+            ],
+            path: "Tests/Helpers/SignalCoreServiceHelper"
+        ),
         .executableTarget(
             name: "LifecycleTestHelper",
             dependencies: ["SignalCoreLifecycle", "SignalCore", "CSignalShim", "ChildProcessTesting"],
@@ -219,7 +233,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SignalCoreIntegrationTests",
-            dependencies: ["SignalCore", "SignalCoreIntegrationHelper", "signalcore-service-example", "ChildProcessTesting"]
+            dependencies: [
+                "SignalCore", "SignalCoreIntegrationHelper", "SignalCoreServiceHelper", "signalcore-service-example",
+                "ChildProcessTesting",
+            ]
         ),
         .testTarget(
             name: "StressTests",

@@ -5,7 +5,10 @@
 //   SIGTERM, SIGINT    graceful shutdown; the second one cancels
 //   SIGRTMIN+1         graceful shutdown too (ServiceGroup's own signal handling cannot offer real-time signals)
 //
-// Standard output gets one line per event ("tick", "reloaded", "shutdown", "bye"), standard error the logs.
+// After a shutdown signal the process ends the way --exit-mode says: by default it dies by the signal (a shell
+// shows 143 for SIGTERM); `code` exits with 128 + n; `return` lets main go on, print "bye" and exit 0.
+// Standard output gets one line per event ("tick", "reloaded", "shutdown", "ticker stopped", "bye"), standard
+// error the logs.
 #if ServiceLifecycleIntegration && TelemetryIntegration
 import Logging
 import ServiceLifecycle
@@ -19,16 +22,19 @@ import Glibc
 #endif
 
 let usage = """
-    usage: signalcore-service-example [--help]
+    usage: signalcore-service-example [--exit-mode reraise|code|return] [--help]
 
-    Runs a ticking service until a signal stops it. Takes no other arguments.
+    Runs a ticking service until a signal stops it.
       SIGHUP            reload; signals during a reload fold into one more reload
       SIGTERM, SIGINT   graceful shutdown; a second one cancels at once
       SIGRTMIN+1        graceful shutdown (a real-time signal)
-    Prints "tick", "reloaded", "shutdown" and "bye" lines on standard output; logs go to standard error.
+    --exit-mode         how the process ends after a shutdown signal: reraise (default: it dies by the
+                        signal), code (exit status 128 + n), return (prints "bye" and exits 0)
+    Prints "tick", "reloaded", "shutdown", "ticker stopped" and "bye" lines on standard output; logs go to
+    standard error.
     """
 
-let arguments = CommandLine.arguments.dropFirst()
+var arguments = Array(CommandLine.arguments.dropFirst())
 /// One line to standard error (write(2): no shared FILE state).
 func complain(_ line: String) {
     let text = line + "\n"
@@ -39,8 +45,17 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print(usage)
     exit(0)
 }
+var exitMode = SignalShutdownService.ExitMode.reraise
+if arguments.first == "--exit-mode" {
+    guard arguments.count >= 2, let mode = SignalShutdownService.ExitMode(rawValue: arguments[1]) else {
+        complain("error: --exit-mode takes reraise, code or return")
+        exit(64)
+    }
+    exitMode = mode
+    arguments.removeFirst(2)
+}
 if let unknown = arguments.first {
-    complain("error: unknown argument '\(unknown)' (signalcore-service-example takes none; see --help)")
+    complain("error: unknown argument '\(unknown)' (see --help)")
     exit(64)
 }
 
@@ -93,20 +108,21 @@ let reloader = SignalReloadService(signals: [.sighup], logger: logger) { request
     let generation = settings.generation.add(1, ordering: .relaxed).newValue
     emit("reloaded generation=\(generation) coalesced=\(request.coalesced) from_pid=\(request.event.senderPID)")
 }
-let telemetry = SignalTelemetry(configuration: .init(pollInterval: .seconds(5)), logger: logger)
+let telemetry = SignalTelemetry(logger: logger)
+// A group shuts its services down in reverse order: the reloader first, then the ticker, the telemetry last.
 let group = ServiceGroup(
-    services: [TelemetryService(telemetry: telemetry), reloader, Ticker(settings: settings)],
+    services: [TelemetryService(telemetry: telemetry), Ticker(settings: settings), reloader],
     logger: logger)
 let shutdown = SignalShutdownService(
     group: group,
-    configuration: .init(gracefulShutdownSignals: [.sigterm, .sigint, .realtime(1)]),
+    configuration: .init(gracefulShutdownSignals: [.sigterm, .sigint, .realtime(1)], exitMode: exitMode),
     logger: logger
 ) { trigger in
     emit("shutdown signal=\(trigger.event.signal) from_pid=\(trigger.event.senderPID) action=\(trigger.action.rawValue)")
 }
 
 do {
-    try await shutdown.run()
+    try await shutdown.run()  // after a shutdown signal, returns only with --exit-mode return
     emit("bye reloads=\(reloader.statistics.reloadsCompleted)")
 } catch {
     complain("error: \(error)")

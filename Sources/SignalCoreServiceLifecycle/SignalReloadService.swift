@@ -23,8 +23,13 @@ import Synchronization
 /// let group = ServiceGroup(services: [server, reloader], logger: logger)
 /// ```
 ///
-/// Like ``SignalShutdownService``, it claims its signals from `SignalEngine.shared` while it runs
-/// and unwatches the ones it added when it returns.
+/// It subscribes to its signals on `SignalEngine.shared` when it is made, which makes the engine watch them
+/// (starting it with the default configuration if it is not running: start it first for another). So a signal
+/// that arrives before the group runs the service is not lost: it waits in the subscription and is answered by
+/// the first reload. When the service returns the signals stay watched, by the engine's claim rule: in the usual group, where the
+/// reload service stops first and other services still drain, a SIGHUP that arrives then (a `logrotate` or a
+/// `systemctl reload` at the wrong moment) is counted and starts no reload, instead of meeting SIGHUP's default
+/// action, which would end the process.
 public final class SignalReloadService: Service, Sendable, CustomStringConvertible {
     /// What one reload is asked to do.
     public struct Request: Sendable, Hashable {
@@ -58,7 +63,7 @@ public final class SignalReloadService: Service, Sendable, CustomStringConvertib
 
     private let reload: @Sendable (Request) async throws -> Void
     private let logger: Logger
-    private let engine: SignalEngine
+    private let subscription: ServiceSubscription
     private let statisticsBox = Mutex(Statistics())
 
     /// Pending deliveries not yet answered by a reload: the newest and how many.
@@ -85,7 +90,7 @@ public final class SignalReloadService: Service, Sendable, CustomStringConvertib
         self.signals = signals
         self.logger = logger
         self.reload = reload
-        self.engine = .shared
+        self.subscription = ServiceSubscription(signals)
     }
 
     /// What the service saw and did so far.
@@ -96,15 +101,10 @@ public final class SignalReloadService: Service, Sendable, CustomStringConvertib
 
     /// Answers reload signals until graceful shutdown or cancellation.
     ///
-    /// Throws a `SignalError` if the engine could not watch the signals.
+    /// Throws a `SignalError` if the engine could not watch the signals, or runs with manual delivery (its
+    /// subscriptions get no events).
     public func run() async throws {
-        let events = engine.events(for: signals)
-        try EngineClaims.shared.acquire(signals, engine: engine)
-        defer {
-            if let error = EngineClaims.shared.release(signals, engine: engine) {
-                logger.warning("could not unwatch reload signals", metadata: ["error": "\(error)"])
-            }
-        }
+        let events = try subscription.take()
 
         // The doorbell holds at most one ring: however many signals arrive during a reload, the loop below
         // wakes once more, and takes everything pending in one go.
@@ -168,5 +168,12 @@ public final class SignalReloadService: Service, Sendable, CustomStringConvertib
 /// Built without the `ServiceLifecycleIntegration` trait (so without swift-service-lifecycle): unavailable.
 /// Enable the trait where you depend on SignalCore: `.package(url: "…/SignalCore", from: "…", traits: ["ServiceLifecycleIntegration"])`.
 @available(*, unavailable, message: "SignalReloadService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
-public final class SignalReloadService {}
+public final class SignalReloadService {
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalReloadService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Request {}
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalReloadService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Statistics {}
+}
 #endif

@@ -5,14 +5,16 @@ import SignalCore
 import Synchronization
 
 /// Runs a `ServiceGroup` and drives its shutdown from SignalCore: the first shutdown signal starts the group's
-/// graceful shutdown, a second one escalates to cancellation.
+/// graceful shutdown, a second one escalates to cancellation, and once the group has finished the process ends
+/// the way ``ExitMode`` says (by default it dies by the signal, as a process without a handler would).
 ///
 /// `ServiceGroup` can trap signals itself (`gracefulShutdownSignals`), but its `UnixSignalsSequence` knows
 /// only a fixed list of standard signals, merges repeats, and cannot say who sent a signal. This service uses
 /// the `SignalEngine` instead, so it can:
 /// - shut down on any watchable signal, real-time signals included;
 /// - count every delivery, and escalate on the second one;
-/// - tell ``onSignal`` (and the log) the sender's pid and uid, the `si_code` and the queued value.
+/// - tell ``onSignal`` (and the log) the sender's pid and uid, the `si_code` and the queued value;
+/// - end the process with the truthful status after a signal (``ExitMode``).
 ///
 /// Give the wrapped group **no** signals of its own (leave `gracefulShutdownSignals` and
 /// `cancellationSignals` empty): two owners of one signal disagree about its disposition.
@@ -20,16 +22,27 @@ import Synchronization
 /// ```swift
 /// let group = ServiceGroup(services: [server], logger: logger)
 /// let shutdown = SignalShutdownService(group: group, logger: logger)
-/// try await shutdown.run()   // returns when the group has finished
+/// try await shutdown.run()   // after SIGTERM: the group drains, then the process dies by SIGTERM
 /// ```
 ///
-/// While it runs, the service holds a claim on its signals: it starts `SignalEngine.shared` if
-/// needed and watches the signals nobody watched yet. When ``run()`` returns it unwatches the signals it
-/// added (they get their previous disposition back; a later SIGTERM then terminates the process as usual).
-/// The engine itself keeps running.
+/// **Signals are caught from the start, and stay caught.** The service subscribes to its signals on
+/// `SignalEngine.shared` when it is made, which makes the engine watch them (starting it with the default
+/// configuration if it is not running: start it first for another). A signal that arrives before ``run()``
+/// waits in the subscription and is acted on when ``run()`` starts. When the subscription ends the signals stay
+/// watched: that is the engine's claim rule. So a signal that arrives late, when the group is nearly done (a second SIGTERM, or a
+/// SIGHUP after a ``SignalReloadService`` has already stopped while another service still drains), is counted
+/// and does nothing, instead of meeting the default action and killing the process mid-shutdown.
+///
+/// **Errors.** Once a signal cancelled the group, whatever the group throws (typically `CancellationError`) is
+/// the expected result of that cancellation: it is logged, not thrown, and the exit mode applies. The same holds
+/// for a `CancellationError` after a signal started the graceful shutdown (the group's own
+/// `maximumGracefulShutdownDuration` cancels it). Any other error is thrown, and the process does not end by
+/// itself.
 ///
 /// If this service runs inside an outer `ServiceGroup`, the outer group's graceful shutdown is passed on to the
-/// wrapped group, and cancelling ``run()`` cancels the wrapped group.
+/// wrapped group, and cancelling ``run()`` cancels the wrapped group. A signal still ends the process once the
+/// wrapped group finished, without waiting for the outer group's other services: inside an outer group, choose
+/// ``ExitMode/returnNormally``.
 public final class SignalShutdownService: Service, Sendable, CustomStringConvertible {
     /// Which signals do what.
     public struct Configuration: Sendable, Hashable {
@@ -40,16 +53,21 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
         public var cancellationSignals: SignalSet
         /// What a graceful shutdown signal does once a graceful shutdown is already running.
         public var escalation: Escalation
+        /// How the process ends once a signal shut the group down. Default: ``ExitMode/reraise``, death by the
+        /// signal.
+        public var exitMode: ExitMode
 
         /// Makes a configuration; see the properties for the defaults.
         public init(
             gracefulShutdownSignals: SignalSet = [.sigterm, .sigint],
             cancellationSignals: SignalSet = [],
-            escalation: Escalation = .cancelGroup
+            escalation: Escalation = .cancelGroup,
+            exitMode: ExitMode = .reraise
         ) {
             self.gracefulShutdownSignals = gracefulShutdownSignals
             self.cancellationSignals = cancellationSignals
             self.escalation = escalation
+            self.exitMode = exitMode
         }
     }
 
@@ -113,8 +131,11 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
 
     private let group: ServiceGroup
     private let logger: Logger
-    private let engine: SignalEngine
+    private let subscription: ServiceSubscription
     private let statisticsBox = Mutex(Statistics())
+    /// The signal whose action ends the group, and whether that action was a cancellation. Written by the
+    /// listener, read by ``run()`` once the listener has ended.
+    private let ending = Mutex<(signal: Signal, cancelled: Bool)?>(nil)
 
     /// Wraps `group`.
     ///
@@ -137,7 +158,8 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
         self.configuration = configuration
         self.logger = logger
         self.onSignal = onSignal
-        self.engine = .shared
+        self.subscription = ServiceSubscription(
+            configuration.gracefulShutdownSignals.union(configuration.cancellationSignals))
     }
 
     /// What the service saw and did so far.
@@ -148,21 +170,17 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
         "SignalShutdownService(graceful: \(configuration.gracefulShutdownSignals), cancel: \(configuration.cancellationSignals))"
     }
 
-    /// Runs the group until it finishes, turning signals into graceful shutdown and cancellation.
+    /// Runs the group until it finishes, turning signals into graceful shutdown and cancellation; then, when a
+    /// signal shut the group down, ends the process as ``Configuration/exitMode`` says (returning only for
+    /// ``ExitMode/returnNormally``).
     ///
-    /// Throws what the group's `run()` throws, or a `SignalError` if the engine could not watch
-    /// the signals (then the group never started).
+    /// Throws a `SignalError` if the engine could not watch the signals, or runs with manual delivery (then the
+    /// group never started), and
+    /// what the group's `run()` throws, except the errors that follow a signal's cancellation (see "Errors"
+    /// above).
     public func run() async throws {
-        let signals = configuration.gracefulShutdownSignals.union(configuration.cancellationSignals)
-        // Subscribe before watching: a delivery that comes the moment the signal is watched is not missed.
-        let events = engine.events(for: signals)
-        try EngineClaims.shared.acquire(signals, engine: engine)
-        defer {
-            if let error = EngineClaims.shared.release(signals, engine: engine) {
-                logger.warning("could not unwatch shutdown signals", metadata: ["error": "\(error)"])
-            }
-        }
-        logger.debug("waiting for shutdown signals", metadata: ["signals": "\(signals)"])
+        let events = try subscription.take()
+        logger.debug("waiting for shutdown signals", metadata: ["signals": "\(subscription.signals)"])
 
         let group = self.group
         let runner = Task { try await group.run() }
@@ -183,7 +201,14 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
         listener.cancel()
         await listener.value
         logger.debug("service group finished")
-        try result.get()
+
+        guard let ending = ending.withLock({ $0 }) else { return try result.get() }
+        if case .failure(let error) = result {
+            guard ending.cancelled || error is CancellationError else { throw error }
+            logger.debug("the group ended with an error after a signal cancelled it", metadata: ["error": "\(error)"])
+        }
+        logger.debug("ending the process", metadata: ["signal": "\(ending.signal)", "exit-mode": "\(configuration.exitMode)"])
+        configuration.exitMode.finish(after: ending.signal)
     }
 
     /// Consumes deliveries until cancelled; acts on each in turn.
@@ -217,9 +242,11 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
             switch action {
             case .gracefulShutdown:
                 shuttingDown = true
+                ending.withLock { $0 = (event.signal, false) }
                 await group.triggerGracefulShutdown()
             case .cancellation:
                 cancelled = true
+                ending.withLock { $0 = (event.signal, true) }
                 runner.cancel()
             case .none:
                 break
@@ -232,5 +259,24 @@ public final class SignalShutdownService: Service, Sendable, CustomStringConvert
 /// Built without the `ServiceLifecycleIntegration` trait (so without swift-service-lifecycle): unavailable.
 /// Enable the trait where you depend on SignalCore: `.package(url: "…/SignalCore", from: "…", traits: ["ServiceLifecycleIntegration"])`.
 @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
-public final class SignalShutdownService {}
+public final class SignalShutdownService {
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Configuration {}
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Escalation {}
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Action {}
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Trigger {}
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum Statistics {}
+    /// Unavailable without the `ServiceLifecycleIntegration` trait.
+    @available(*, unavailable, message: "SignalShutdownService needs SignalCore's ServiceLifecycleIntegration trait: add traits: [\"ServiceLifecycleIntegration\"] to the .package line of SignalCore")
+    public enum ExitMode {}
+}
 #endif

@@ -12,19 +12,40 @@ import Musl
 
 /// Reports what the signal engine does to swift-log and swift-metrics, from ordinary task context.
 ///
-/// Nothing here runs in a signal handler or on the recorder's path. The observer reads the recorder's counters
-/// (one atomic load each) every ``Configuration/pollInterval``, and, for the delivery-latency timer, consumes an
-/// events subscription like any other subscriber. The only cost it adds to a delivery is that subscription's
-/// hand-off on the wait thread, and the observer task's own wake-ups, which compete for the cores with your
-/// code under a burst; set ``Configuration/measureLatency`` to false to avoid both.
+/// Nothing here runs in a signal handler or on the recorder's path. ``run()`` is driven by the deliveries
+/// themselves: it subscribes to the observed signals and, for each delivery it is handed, brings that signal's
+/// counters up to date (one atomic load per counter), times the delivery, and notices when the engine's watched
+/// set changed. An idle process therefore costs it nothing: no timer, no periodic wake-up. The cost it adds to a
+/// delivery is its subscription's hand-off on the wait thread and one wake-up of the observer task (fewer under
+/// a burst, when the task finds several events waiting).
+///
+/// **What it observes.** ``Configuration/signals``, or the signals the engine watches when that is empty, and
+/// of those only the ones the engine watches already: the observer never makes the engine watch a signal, so it
+/// never changes what a signal does to the process. Its subscription counts as a claim, though: while it
+/// observes a signal, `SignalEngine.unwatch(_:)` of that signal throws `stillClaimed`; cancel the observer first.
+///
+/// **What waits for a delivery.** Things that happen without one are reported at the next delivery the
+/// observer sees, at a ``refresh()`` you call, or when ``run()`` ends: the engine starting or changing its
+/// watched set, records dropped while the ring was full (those deliveries make no event), and deliveries of a
+/// signal the engine started watching after the observer subscribed. After the engine stops, the observer
+/// cannot subscribe again without starting it, so it waits for cancellation. To follow such changes on a clock
+/// anyway, set ``Configuration/refreshInterval``: an opt-in periodic refresh, which wakes the process at that
+/// pace whether or not anything happens.
+///
+/// The observer's subscription drops its oldest events rather than hold signals back when the observer falls
+/// behind (it never slows the application's subscriptions); the counters stay exact regardless, since they are
+/// read from the recorder, and the events it lost are counted.
 ///
 /// Logs (label of the logger you pass):
 /// - info: the engine started (with the watched signals), stopped, or changed its watched set;
 /// - warning: records dropped because the ring was full (signal, how many);
 /// - notice: deliveries that took the fallback handler route (signal, how many): some thread had the
 ///   signal unblocked;
-/// - warning: mask audit findings: a thread that does not block the watched signals, or a mask change that
-///   could not reach every thread.
+/// - warning: mask audit findings: a thread that lets watched signals in beside the engine, or a mask change
+///   that left threads competing for them or untracked.
+///
+/// The two counts that can grow with every delivery of a burst (dropped records, handler route) are logged at
+/// most once a second per signal, with the number since the previous line; a ``refresh()`` logs what is left.
 ///
 /// Metrics (names start with ``Configuration/labelPrefix``, "signalcore" by default):
 /// - counter `signalcore_deliveries_total`, dimensions `signal` and `route` (`wait_thread` or `handler`);
@@ -32,25 +53,36 @@ import Musl
 /// - timer `signalcore_delivery_latency`, dimension `signal`: the time from the recorder seeing a delivery
 ///   (`SignalEvent.monotonicNanoseconds`) to this observer's task receiving it;
 /// - gauge `signalcore_engine_running`: 1 or 0;
-/// - counter `signalcore_telemetry_dropped_events_total`: events the latency subscription lost because the
+/// - counter `signalcore_telemetry_dropped_events_total`: events the observer's subscription lost because the
 ///   observer fell behind (the delivery counters stay exact regardless).
 ///
 /// Counters report deliveries for the life of the process (the recorder's counters never reset), so the first
-/// refresh reports everything delivered before the observer started.
+/// report of a signal includes everything delivered before the observer started.
 ///
 /// ```swift
-/// let telemetry = SignalTelemetry(logger: logger)
-/// let observer = Task { await telemetry.run() }   // until cancelled
+/// import Logging
+/// import SignalCore
+/// import SignalCoreTelemetry
+///
+/// func waitForHangup(logger: Logger) async throws {
+///     let hangups = try SignalEngine.shared.events(for: [.sighup])   // the application's own subscription
+///     let telemetry = SignalTelemetry(logger: logger)   // metrics go to MetricsSystem's factory
+///     let observer = Task { await telemetry.run() }      // wakes only when a signal comes, until cancelled
+///     for await _ in hangups { break }
+///     observer.cancel()
+/// }
 /// ```
 public final class SignalTelemetry: Sendable {
-    /// What to observe and how often.
+    /// What to observe, and whether to refresh on a clock too.
     public struct Configuration: Sendable, Hashable {
-        /// Signals to report per signal. Empty (the default) follows the engine's watched set, and keeps
-        /// reporting signals it stopped watching.
+        /// Signals to report per signal, among those the engine watches. Empty (the default) follows the
+        /// engine's watched set, and keeps reporting signals it stopped watching.
         public var signals: SignalSet
-        /// How often ``run()`` reads the counters. Default: one second.
-        public var pollInterval: Duration
-        /// Whether ``run()`` subscribes to events to time delivery latency. Default: true.
+        /// How often ``run()`` also refreshes on a clock; nil (the default) refreshes only when a delivery
+        /// comes, so an idle process is never woken. Set it to report engine changes and dropped records that
+        /// come without a delivery, and to follow the engine across a stop and a new start.
+        public var refreshInterval: Duration?
+        /// Whether ``run()`` times every delivery it is handed. Default: true.
         public var measureLatency: Bool
         /// Whether to audit every thread's mask when the engine starts or changes its watched set.
         /// Default: true.
@@ -61,13 +93,13 @@ public final class SignalTelemetry: Sendable {
         /// Makes a configuration; see the properties for the defaults.
         public init(
             signals: SignalSet = [],
-            pollInterval: Duration = .seconds(1),
+            refreshInterval: Duration? = nil,
             measureLatency: Bool = true,
             auditMasks: Bool = true,
             labelPrefix: String = "signalcore"
         ) {
             self.signals = signals
-            self.pollInterval = pollInterval
+            self.refreshInterval = refreshInterval
             self.measureLatency = measureLatency
             self.auditMasks = auditMasks
             self.labelPrefix = labelPrefix
@@ -76,6 +108,11 @@ public final class SignalTelemetry: Sendable {
 
     /// The configuration this observer runs with.
     public let configuration: Configuration
+
+    /// Events the observer's subscription holds before it drops the oldest.
+    static let observerBuffer = 1024
+    /// The least time between two log lines about one signal's dropped records or handler-route deliveries.
+    static let logInterval: Int64 = 1_000_000_000
 
     private let engine: SignalEngine
     private let logger: Logger
@@ -90,19 +127,23 @@ public final class SignalTelemetry: Sendable {
         let viaHandler: Counter
         let dropped: Counter
         let latency: Metrics.Timer
+        /// Handler-route deliveries and dropped records counted but not logged yet.
+        var unloggedHandler: UInt64 = 0
+        var unloggedDropped: UInt64 = 0
+        /// CLOCK_MONOTONIC of the last such log line, in nanoseconds.
+        var loggedAt: Int64 = .min
     }
 
     private struct State {
         var perSignal: [CInt: PerSignal] = [:]
         var wasRunning = false
         var lastWatched = SignalSet()
-        var telemetryDroppedSeen: UInt64 = 0
     }
 
     /// Makes an observer. It does nothing until ``run()`` or ``refresh()``.
     ///
     /// - Parameters:
-    ///   - configuration: What to observe and how often.
+    ///   - configuration: What to observe.
     ///   - logger: Where engine events go.
     ///   - metricsFactory: Where metrics go; nil (the default) uses the factory bootstrapped in `MetricsSystem`.
     public init(
@@ -124,28 +165,44 @@ public final class SignalTelemetry: Sendable {
         }
     }
 
-    /// Observes until the calling task is cancelled: refreshes every ``Configuration/pollInterval`` and, when
-    /// ``Configuration/measureLatency`` is set, times every delivery of the observed signals.
+    /// Observes until the calling task is cancelled: reports at once, then at every delivery of an observed
+    /// signal (and every ``Configuration/refreshInterval`` when one is set), and once more at the end.
     public func run() async {
+        refresh()
         await withTaskGroup(of: Void.self) { tasks in
-            if configuration.measureLatency {
-                tasks.addTask { await self.timeDeliveries() }
-            }
-            tasks.addTask {
-                while !Task.isCancelled {
-                    self.refresh()
-                    try? await Task.sleep(for: self.configuration.pollInterval)
+            tasks.addTask { await self.observeDeliveries() }
+            if let interval = configuration.refreshInterval {
+                tasks.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: interval)
+                        self.refresh()
+                    }
                 }
             }
         }
         refresh()
     }
 
-    /// Reads the engine's state and counters once, now, and reports what changed since the previous refresh.
-    /// ``run()`` calls this periodically; call it yourself for a report at a moment of your choosing.
+    /// Reads the engine's state and counters once, now, and reports what changed since the previous report,
+    /// including the dropped records and handler-route deliveries not logged yet. ``run()`` calls this when it
+    /// starts and ends; call it yourself for a report at a moment of your choosing.
     public func refresh() {
+        report(flushLogs: true) { state, watched in
+            var observed = configuration.signals
+            if observed.isEmpty {
+                observed = watched
+                for number in state.perSignal.keys { observed.insert(Signal(number)) }
+            }
+            return observed
+        }
+    }
+
+    /// Reports the engine's state (logged when it changed, with a mask audit), then the counters of the signals
+    /// that `signals` picks from the state and the watched set. Returns the watched set.
+    @discardableResult
+    private func report(flushLogs: Bool, signals: (State, SignalSet) -> SignalSet) -> SignalSet {
         let running = engine.isRunning
-        let watched = engine.watchedSignals
+        let watched = running ? engine.watchedSignals : SignalSet()
         var audit = false
         state.withLock { state in
             if running != state.wasRunning {
@@ -159,43 +216,49 @@ public final class SignalTelemetry: Sendable {
                 logger.info("signal engine watches a new set", metadata: ["watched": "\(watched)"])
                 audit = true
             }
+            if flushLogs || running != state.wasRunning { engineRunning.record(running ? 1 : 0) }
             state.wasRunning = running
             if running { state.lastWatched = watched }
-            engineRunning.record(running ? 1 : 0)
-
-            var observed = configuration.signals
-            if observed.isEmpty {
-                observed = watched
-                for number in state.perSignal.keys { observed.insert(Signal(number)) }
-            }
-            for signal in observed {
-                update(signal, in: &state)
+            for signal in signals(state, watched) {
+                update(signal, in: &state, flushLogs: flushLogs)
             }
         }
         if audit, configuration.auditMasks { auditMasks() }
+        return watched
     }
 
-    /// Reports the counter growth of one signal.
-    private func update(_ signal: Signal, in state: inout State) {
+    /// Reports the counter growth of one signal; logs dropped records and handler-route deliveries at most once
+    /// per ``logInterval`` (or now, with `flushLogs`).
+    private func update(_ signal: Signal, in state: inout State, flushLogs: Bool) {
         let now = engine.counts(for: signal)
         var entry = state.perSignal[signal.rawValue] ?? makeEntry(signal)
         let waitThread = now.viaWaitThread &- entry.seen.viaWaitThread
         let handler = now.viaHandler &- entry.seen.viaHandler
         let dropped = now.droppedRecords &- entry.seen.droppedRecords
         if waitThread > 0 { entry.viaWaitThread.increment(by: Int64(waitThread)) }
-        if handler > 0 {
-            entry.viaHandler.increment(by: Int64(handler))
-            logger.notice(
-                "deliveries took the fallback handler route: a thread had the signal unblocked",
-                metadata: ["signal": "\(signal)", "count": "\(handler)"])
-        }
-        if dropped > 0 {
-            entry.dropped.increment(by: Int64(dropped))
-            logger.warning(
-                "records dropped: the record ring was full (counters stay exact)",
-                metadata: ["signal": "\(signal)", "count": "\(dropped)"])
-        }
+        if handler > 0 { entry.viaHandler.increment(by: Int64(handler)) }
+        if dropped > 0 { entry.dropped.increment(by: Int64(dropped)) }
         entry.seen = now
+        entry.unloggedHandler &+= handler
+        entry.unloggedDropped &+= dropped
+        if entry.unloggedHandler > 0 || entry.unloggedDropped > 0 {
+            let clock = SignalTelemetry.monotonicNanoseconds()
+            if flushLogs || entry.loggedAt == .min || clock &- entry.loggedAt >= SignalTelemetry.logInterval {
+                if entry.unloggedHandler > 0 {
+                    logger.notice(
+                        "deliveries took the fallback handler route: a thread had the signal unblocked",
+                        metadata: ["signal": "\(signal)", "count": "\(entry.unloggedHandler)"])
+                }
+                if entry.unloggedDropped > 0 {
+                    logger.warning(
+                        "records dropped: the record ring was full (counters stay exact)",
+                        metadata: ["signal": "\(signal)", "count": "\(entry.unloggedDropped)"])
+                }
+                entry.unloggedHandler = 0
+                entry.unloggedDropped = 0
+                entry.loggedAt = clock
+            }
+        }
         state.perSignal[signal.rawValue] = entry
     }
 
@@ -219,57 +282,75 @@ public final class SignalTelemetry: Sendable {
             latency: latency)
     }
 
-    /// Logs threads that do not block the watched signals and mask changes that missed threads.
+    /// Logs threads that let watched signals in beside the engine, and a mask change that left threads
+    /// competing for them or untracked.
     private func auditMasks() {
         do {
-            for report in try engine.auditThreads() where !report.blocksWatched && !report.isWaitThread {
+            for report in try engine.auditThreads() where report.role == .other && !report.openWatched.isEmpty {
                 logger.warning(
-                    "thread does not block the watched signals: deliveries may take the handler route",
-                    metadata: ["tid": "\(report.threadID)", "thread": "\(report.name)"])
+                    "thread lets watched signals in beside the engine: their deliveries may take the handler route",
+                    metadata: ["tid": "\(report.threadID)", "thread": "\(report.name)", "signals": "\(report.openWatched)"])
             }
         } catch {
             logger.warning("thread mask audit failed", metadata: ["error": "\(error)"])
         }
         let spread = engine.lastMaskSpread
-        if spread.unreachable > 0 || spread.timedOut > 0 {
+        if spread.competing > 0 || spread.untracked > 0 {
             logger.warning(
-                "the last mask change did not reach every thread",
-                metadata: ["unreachable": "\(spread.unreachable)", "timed-out": "\(spread.timedOut)"])
+                "the last mask change left threads that take watched signals beside the engine",
+                metadata: ["competing": "\(spread.competing)", "untracked": "\(spread.untracked)"])
         }
     }
 
-    /// Times deliveries: one subscription per engine run (stopping the engine ends every subscription).
-    private func timeDeliveries() async {
-        let signals = configuration.signals.isEmpty ? SignalSet(mask: .max) : configuration.signals
+    /// The signals to subscribe to now: the observed ones the engine watches (none while it is stopped).
+    private func observable(watched: SignalSet) -> SignalSet {
+        configuration.signals.isEmpty ? watched : configuration.signals.intersection(watched)
+    }
+
+    /// The deliveries that drive the reports: one subscription at a time, renewed when the engine's watched set
+    /// changes what is observable, until cancelled.
+    private func observeDeliveries() async {
         while !Task.isCancelled {
-            let events = engine.events(for: signals)
-            var count = 0
+            let observed = engine.isRunning ? observable(watched: engine.watchedSignals) : []
+            // Subscribing to signals the engine watches changes nothing in the process. (Between the check above
+            // and the subscription, a concurrent stop() would let the subscription start the engine again: stops
+            // are rare, and SignalCore offers no subscription that refuses to start it.)
+            guard !observed.isEmpty,
+                let events = try? engine.events(for: observed, buffering: .bufferingNewest(SignalTelemetry.observerBuffer))
+            else {
+                // Nothing to observe: with a refresh interval, look again after it; without one, nothing will come
+                // that could change this.
+                guard let interval = configuration.refreshInterval else {
+                    await SignalTelemetry.untilCancelled()
+                    return
+                }
+                try? await Task.sleep(for: interval)
+                continue
+            }
             var lostReported: UInt64 = 0
             func reportLost() {
-                let lost = events.droppedEvents  // one relaxed atomic load
+                let lost = events.droppedEvents
                 if lost != lostReported {
                     telemetryDropped.increment(by: Int64(lost &- lostReported))
                     lostReported = lost
                 }
             }
             for await event in events {
-                observe(event)
-                count += 1
+                if configuration.measureLatency { time(event) }
+                let watched = report(flushLogs: false) { _, _ in [event.signal] }
                 reportLost()
+                // The engine watches more or fewer of the observed signals now: subscribe anew.
+                if observable(watched: watched) != observed { break }
             }
             reportLost()
-            // A subscription made while the engine is stopped lives until the next stop, so this loop does not
-            // spin; the pause only guards against a stop/start storm.
-            if count == 0, !Task.isCancelled { try? await Task.sleep(for: configuration.pollInterval) }
+            // The subscription ended (cancelled, the engine stopped, or the set changed): report where things are.
+            if !Task.isCancelled { refresh() }
         }
     }
 
     /// Records one delivery's latency: CLOCK_MONOTONIC now minus the recorder's timestamp.
-    func observe(_ event: SignalEvent) {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let nanoseconds = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
-        let latency = Swift.max(0, nanoseconds - event.monotonicNanoseconds)
+    private func time(_ event: SignalEvent) {
+        let latency = Swift.max(0, SignalTelemetry.monotonicNanoseconds() - event.monotonicNanoseconds)
         let timer = state.withLock { state in
             if state.perSignal[event.signal.rawValue] == nil {
                 state.perSignal[event.signal.rawValue] = makeEntry(event.signal)
@@ -278,10 +359,30 @@ public final class SignalTelemetry: Sendable {
         }
         timer.recordNanoseconds(latency)
     }
+
+    private static func monotonicNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
+    /// Suspends until the calling task is cancelled, without waking meanwhile.
+    private static func untilCancelled() async {
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        await withTaskCancellationHandler {
+            for await _ in stream {}
+        } onCancel: {
+            continuation.finish()
+        }
+    }
 }
 #else
 /// Built without the `TelemetryIntegration` trait (so without swift-log and swift-metrics): unavailable.
 /// Enable the trait where you depend on SignalCore: `.package(url: "…/SignalCore", from: "…", traits: ["TelemetryIntegration"])`.
 @available(*, unavailable, message: "SignalTelemetry needs SignalCore's TelemetryIntegration trait: add traits: [\"TelemetryIntegration\"] to the .package line of SignalCore")
-public final class SignalTelemetry {}
+public final class SignalTelemetry {
+    /// Unavailable without the `TelemetryIntegration` trait.
+    @available(*, unavailable, message: "SignalTelemetry needs SignalCore's TelemetryIntegration trait: add traits: [\"TelemetryIntegration\"] to the .package line of SignalCore")
+    public enum Configuration {}
+}
 #endif

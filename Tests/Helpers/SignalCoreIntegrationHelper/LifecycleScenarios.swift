@@ -39,7 +39,7 @@ struct Worker: Service {
 
 func describe(_ trigger: SignalShutdownService.Trigger) -> String {
     let e = trigger.event
-    return "trigger ordinal=\(trigger.ordinal) signal=\(e.signal.rawValue) action=\(trigger.action.rawValue) pid=\(e.senderPID) code=\(e.code) value=\(e.value)"
+    return "trigger ordinal=\(trigger.ordinal) signal=\(e.signal.rawValue) action=\(trigger.action.rawValue) pid=\(e.senderPID) code=\(e.code.rawValue) value=\(e.value)"
 }
 
 /// Runs `shutdown` until it returns; says READY once its signals are watched.
@@ -61,22 +61,24 @@ func runShutdownService(_ shutdown: SignalShutdownService, signals: SignalSet) {
     say("after still_watched=\(still.count)")
 }
 
-/// `shutdown graceful|escalate|count|realtime`: a ServiceGroup with one Worker, run by a SignalShutdownService.
+/// `shutdown graceful|escalate|count|realtime`: a ServiceGroup with one Worker, run by a SignalShutdownService
+/// whose exit mode returns, so that the scenario can report after run().
 func shutdownScenario(_ mode: String) {
     let configuration: SignalShutdownService.Configuration
     let honours: Bool
     switch mode {
     case "graceful":
-        configuration = .init()
+        configuration = .init(exitMode: .returnNormally)
         honours = true
     case "escalate":
-        configuration = .init()
+        configuration = .init(exitMode: .returnNormally)
         honours = false
     case "count":
-        configuration = .init(cancellationSignals: [.sigusr2], escalation: .none)
+        configuration = .init(cancellationSignals: [.sigusr2], escalation: .none, exitMode: .returnNormally)
         honours = false
     case "realtime":
-        configuration = .init(gracefulShutdownSignals: [.realtime(1)], cancellationSignals: [.realtime(2)])
+        configuration = .init(
+            gracefulShutdownSignals: [.realtime(1)], cancellationSignals: [.realtime(2)], exitMode: .returnNormally)
         honours = false
     default:
         fail("unknown shutdown mode \(mode)")
@@ -163,7 +165,9 @@ func reloadScenario() {
     }
     box.withLock { $0 = reloader }
     let group = ServiceGroup(services: [reloader], logger: quietLogger)
-    let shutdown = SignalShutdownService(group: group, logger: quietLogger) { trigger in say(describe(trigger)) }
+    let shutdown = SignalShutdownService(group: group, configuration: .init(exitMode: .returnNormally), logger: quietLogger) {
+        trigger in say(describe(trigger))
+    }
     runShutdownService(shutdown, signals: [.sigterm, .sigint, .sighup, .realtime(3)])
     let stats = reloader.statistics
     say("reload_stats received=\(stats.signalsReceived) completed=\(stats.reloadsCompleted) failed=\(stats.reloadsFailed)")
@@ -187,7 +191,9 @@ func reloadDuringShutdownScenario() {
         say("reload number=\(request.number) finished=1")
     }
     let group = ServiceGroup(services: [reloader], logger: quietLogger)
-    let shutdown = SignalShutdownService(group: group, logger: quietLogger) { trigger in say(describe(trigger)) }
+    let shutdown = SignalShutdownService(group: group, configuration: .init(exitMode: .returnNormally), logger: quietLogger) {
+        trigger in say(describe(trigger))
+    }
     box.withLock { $0 = shutdown }
     runShutdownService(shutdown, signals: [.sigterm, .sigint, .sighup])
     let stats = reloader.statistics

@@ -12,12 +12,14 @@ import SignalCoreTelemetry
 import Glibc
 #endif
 
-/// `telemetry`: a SignalTelemetry observer with a capturing log handler and TestMetrics, through two engine
-/// runs:
+/// `telemetry`: a SignalTelemetry observer (no refresh interval: driven by deliveries alone) with a capturing
+/// log handler and TestMetrics, through two engine runs:
 /// 1. automatic delivery, watching SIGUSR1, SIGUSR2, SIGRTMIN: the parent sends SIGUSR1 three times and
 ///    queues SIGRTMIN four times; a thread that unblocked SIGUSR2 gets one SIGUSR2 (handler route) and is
-///    found by the mask audit (run when the engine starts watching SIGRTMIN+1 as well);
-/// 2. manual delivery with a ring of 2: five SIGRTMIN to ourselves, three of them dropped.
+///    found by the mask audit (run when the engine starts watching SIGRTMIN+1 as well). The deliveries alone
+///    must bring the metrics up to date;
+/// 2. after a stop, manual delivery with a ring of 2: five SIGRTMIN taken by the fallback handler on five
+///    threads, three of their records dropped; no event comes, so explicit refreshes report them.
 /// Then it prints what the log handler and the metrics factory captured.
 func telemetryScenario() {
     let engine = SignalEngine.shared
@@ -26,9 +28,7 @@ func telemetryScenario() {
     let metrics = TestMetrics()
     let rt = Signal.realtime(0)
     let telemetry = SignalTelemetry(
-        configuration: .init(signals: [.sigusr1, .sigusr2, rt], pollInterval: .milliseconds(50)),
-        logger: logger, metricsFactory: metrics)
-    let observer = Task { await telemetry.run() }
+        configuration: .init(signals: [.sigusr1, .sigusr2, rt]), logger: logger, metricsFactory: metrics)
 
     func deliveries(_ signal: Signal, _ route: String) -> Int64 {
         metrics.counters(label: "signalcore_deliveries_total", dimensions: [("signal", "\(signal)"), ("route", route)])
@@ -38,16 +38,25 @@ func telemetryScenario() {
         metrics.timers(label: "signalcore_delivery_latency", dimensions: [("signal", "\(signal)")]).flatMap(\.values)
     }
 
-    // Phase 1.
+    // Before the engine runs, an observer has nothing to observe, and does not start the engine to get something.
+    let early = Task { await telemetry.run() }
+    var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+    nanosleep(&pause, nil)
+    say("early engine_running=\(engine.isRunning ? 1 : 0) subscriptions=\(engine.subscriptionCount)")
+    early.cancel()
+    runAsync { await early.value }
+
+    // Phase 1. The observer subscribes to what the engine watches: start it after the engine.
     must("start") { try engine.start(watching: [.sigusr1, .sigusr2, rt]) }
-    telemetry.refresh()
+    let observer = Task { await telemetry.run() }
+    // The observer's subscription must exist before the first delivery it is to time (and its first report
+    // before the watched set changes).
+    waitUntil("the observer's subscription") { engine.subscriptionCount >= 1 }
+    must("watch") { try engine.watch([.realtime(1)]) }
+    // After the watch: a change of the watched set blocks every watched signal in every thread again.
     let thread = HelperThread.unblocking(SIGUSR2)
     say("odd_thread tid=\(thread.tid)")
-    must("watch") { try engine.watch([.realtime(1)]) }
     telemetry.refresh()  // sees the new watched set: audits the masks
-
-    // The observer's events subscription must exist before the first delivery it is to time.
-    waitUntil("the observer's subscription") { engine.subscriptionCount >= 1 }
     say("READY pid=\(getpid())")
     for k in 1...3 {
         waitUntil("SIGUSR1 #\(k)") { engine.counts(for: .sigusr1).delivered >= UInt64(k) }
@@ -57,8 +66,8 @@ func telemetryScenario() {
     say("rt delivered=4")
     must("tgkill") { try SignalSender.send(.sigusr2, toThread: thread.tid) }
     waitUntil("SIGUSR2 by the handler") { engine.counts(for: .sigusr2).viaHandler >= 1 }
-    // The periodic refresh of run(), not ours, must bring the counters up to date.
-    waitUntil("periodic refresh") {
+    // The deliveries, handed to run()'s subscription, must bring the counters up to date: no refresh of ours.
+    waitUntil("counters updated by the deliveries") {
         deliveries(.sigusr1, "wait_thread") == 3 && deliveries(rt, "wait_thread") == 4
             && deliveries(.sigusr2, "handler") == 1
     }
@@ -70,12 +79,21 @@ func telemetryScenario() {
     must("stop 1") { try engine.stop() }
     telemetry.refresh()
 
-    // Phase 2: nobody drains a manual ring of two.
+    // Phase 2: nobody drains a manual ring of two. The wait thread leaves signals in the kernel while the ring
+    // is full, but the fallback handler cannot wait: five threads that let SIGRTMIN in take one each, and the
+    // records of three of them are dropped.
     must("start 2") { try engine.start(watching: [rt], configuration: .init(ringCapacity: 2, delivery: .manual)) }
     telemetry.refresh()
-    for value in 1...5 { must("queue") { try SignalSender.queue(rt, to: getpid(), value: CInt(value)) } }
+    let takers = (1...5).map { _ in HelperThread.unblocking(rt.rawValue) }
+    for (index, taker) in takers.enumerated() {
+        must("queue") { try SignalSender.queue(rt, toThread: taker.tid, value: CInt(index + 1)) }
+    }
     waitUntil("five more SIGRTMIN") { engine.counts(for: rt).delivered >= 9 }
     telemetry.refresh()
+    for taker in takers {
+        taker.finish.signal()
+        taker.join()
+    }
     must("stop 2") { try engine.stop() }
     telemetry.refresh()
     observer.cancel()
@@ -101,22 +119,21 @@ func telemetryScenario() {
 #endif
 
 #if ServiceLifecycleIntegration && TelemetryIntegration
-/// `telemetry-burst N with|poll|without`: a thread queues N SIGRTMIN to this process as fast as the kernel takes
-/// them (retrying EAGAIN); an application subscriber consumes every event. With `with`, a SignalTelemetry
-/// observer (latency on, 10 ms polls) runs too; with `poll`, one that only polls the counters. Reports the time until the application saw the last event, and
-/// what the observer counted and timed.
+/// `telemetry-burst N with|counts|without`: a thread queues N SIGRTMIN to this process as fast as the kernel takes
+/// them (retrying EAGAIN); an application subscriber (default buffering) consumes every event. With `with`, a
+/// SignalTelemetry observer times every delivery too; with `counts`, one that only keeps the counters. Reports
+/// the time until the application saw the last event, and what the observer counted and timed.
 func telemetryBurstScenario(count: Int, mode: String) {
     let observe = mode != "without"
     let engine = SignalEngine.shared
     let rt = Signal.realtime(0)
     let metrics = TestMetrics()
     let telemetry = SignalTelemetry(
-        configuration: .init(signals: [rt], pollInterval: .milliseconds(10), measureLatency: mode == "with"),
+        configuration: .init(signals: [rt], measureLatency: mode == "with"),
         logger: Logger(label: "burst", factory: { _ in SwiftLogNoOpLogHandler() }), metricsFactory: metrics)
-    must("start") { try engine.start(watching: [rt], configuration: .init(ringCapacity: 65536)) }
+    let application = must("subscribe") { try engine.subscribe(to: [rt]) }
     let observer = observe ? Task { await telemetry.run() } : nil
-    let application = engine.subscribe(to: [rt], bufferingLimit: count + 16)
-    waitUntil("the observer's subscription") { engine.subscriptionCount >= (mode == "with" ? 2 : 1) }
+    waitUntil("the observer's subscription") { engine.subscriptionCount >= (observe ? 2 : 1) }
     let before = engine.counts(for: rt).delivered
     let clock = ContinuousClock()
     let start = clock.now

@@ -16,7 +16,7 @@ case "reload": reloadScenario()
 case "reload-shutdown": reloadDuringShutdownScenario()
 case "telemetry-burst": telemetryBurstScenario(count: Int(argument(1) ?? "") ?? 2000, mode: argument(2) ?? "with")
 case "telemetry": telemetryScenario()
-default: fail("usage: SignalCoreIntegrationHelper shutdown graceful|escalate|count|realtime | shutdown-nested | shutdown-manual | reload | reload-shutdown | telemetry | telemetry-burst N with|poll|without")
+default: fail("usage: SignalCoreIntegrationHelper shutdown graceful|escalate|count|realtime | shutdown-nested | shutdown-manual | reload | reload-shutdown | telemetry | telemetry-burst N with|counts|without")
 }
 exit(0)
 #else

@@ -46,6 +46,43 @@ public enum SignalSender {
         if err != 0 { throw .system(call: "rt_tgsigqueueinfo", errno: err) }
     }
 
+    /// Ends the process by `signal`, so that its parent's `wait` reports "killed by" that signal (a shell shows
+    /// 128 + n). Flushes stdio first.
+    ///
+    /// The signal's disposition becomes the default, the signal is unblocked in the calling thread and sent to
+    /// that thread alone, and the kernel ends the whole process before `tgkill` returns. This bypasses the engine
+    /// on purpose: the process ends here, so nothing needs the engine's bookkeeping, and subscriptions may still
+    /// claim the signal (which ``SignalEngine/unwatch(_:)`` would refuse). A thread-directed signal is taken by
+    /// no other thread, the engine's wait thread included. When the signal's default action does not end a
+    /// process (SIGCHLD, SIGCONT, SIGURG, SIGWINCH, the stop signals) or a step fails, the process exits with
+    /// status 128 + n instead.
+    public static func terminateProcess(by signal: Signal) -> Never {
+        fflush(nil)
+        if defaultActionEndsProcess(signal) {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = SIG_DFL
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = 0
+            if sigaction(signal.rawValue, &action, nil) == 0 {
+                var set = sigset_t()
+                sigemptyset(&set)
+                sigaddset(&set, signal.rawValue)
+                pthread_sigmask(SIG_UNBLOCK, &set, nil)
+                _ = csignal_tgkill(csignal_gettid(), signal.rawValue)
+            }
+        }
+        _exit(128 + signal.rawValue)
+    }
+
+    /// Whether the default action of `signal` ends the process (with or without a core dump).
+    static func defaultActionEndsProcess(_ signal: Signal) -> Bool {
+        switch signal.rawValue {
+        case SIGCHLD, SIGCONT, SIGURG, SIGWINCH: return false  // ignored by default
+        case SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: return false  // stop the process
+        default: return signal.rawValue >= 1 && signal.rawValue <= Signal.realtimeMaximum.rawValue
+        }
+    }
+
     /// The calling thread's kernel thread id. The corresponding C function is `gettid`.
     public static var currentThreadID: pid_t { csignal_gettid() }
 }

@@ -19,12 +19,10 @@ extension SignalShutdownService {
         /// The process dies by the signal: `wait` reports "killed by SIGTERM", a shell shows 143. The truthful
         /// status, and the default.
         ///
-        /// To get there, `run()` stops `SignalEngine.shared` (which puts back every watched signal's previous
-        /// disposition and ends every subscription, whose claims would otherwise keep the signal caught), gives
-        /// the signal its default action, unblocks it in the calling thread and sends it to that thread. When
-        /// the signal's default action does not end a process (SIGCHLD, SIGWINCH, SIGURG, SIGCONT), or a step
-        /// fails (`run()` runs on the engine's wait thread, which cannot stop the engine), the process exits
-        /// with 128 + n instead.
+        /// To get there, `run()` calls `SignalSender.terminateProcess(by:)`: the signal gets its default action
+        /// and is sent to the calling thread, with the engine left as it is. When the signal's default action
+        /// does not end a process (SIGCHLD, SIGWINCH, SIGURG, SIGCONT), or a step fails, the process exits with
+        /// 128 + n instead.
         case reraise
         /// The process exits with status 128 + n (143 for SIGTERM, 130 for SIGINT): what a shell reports for
         /// death by a signal, for parents that look only at exit codes.
@@ -47,19 +45,7 @@ extension SignalShutdownService {
                 fflush(nil)
                 _exit(128 + signal.rawValue)
             case .reraise:
-                fflush(nil)
-                let engine = SignalEngine.shared
-                if engine.isRunning { try? engine.stop() }
-                if (try? SignalDispositions.setDefault(signal)) != nil {
-                    var set = sigset_t()
-                    sigemptyset(&set)
-                    sigaddset(&set, signal.rawValue)
-                    pthread_sigmask(SIG_UNBLOCK, &set, nil)
-                    // A thread-directed signal that this thread does not block is delivered before tgkill returns:
-                    // its default action ends the process here.
-                    try? SignalSender.send(signal, toThread: SignalSender.currentThreadID)
-                }
-                _exit(128 + signal.rawValue)
+                SignalSender.terminateProcess(by: signal)
             }
         }
     }

@@ -9,7 +9,9 @@
 // time it blocks a signal for us, whether it had that signal blocked itself (its own previous state, in its
 // slot of a lock-free table keyed by thread id), and acknowledges the generation in its slot. Because the
 // request is the whole desired state, a doorbell that arrives late (a thread that blocked the internal signal
-// for a while, a doorbell left pending from an earlier spread) applies the current state, never an old one.
+// for a while, a doorbell left pending from an earlier spread) applies the current state, never an old one. A
+// signal a thread has applied once is not forced on it again: a thread that lets a watched signal in itself
+// keeps that choice.
 // When a signal stops being watched, each thread that recorded it gets its own previous state back; a thread
 // with no record (created after the watch, so it inherited our block from its creator) gets it unblocked,
 // during that unwatch's spread.
@@ -39,6 +41,7 @@ enum { SLOTS = 4096 };
 typedef struct thread_slot {
     _Atomic int32_t tid;            // 0: free
     _Atomic uint32_t acked;         // last generation this thread applied
+    _Atomic uint64_t owed;          // newly watched signals the spreader rang it for, not applied yet
     _Atomic uint64_t known;         // signals we blocked in it and whose previous state is recorded
     _Atomic uint64_t prev_blocked;  // of `known`: those it had blocked itself
 } thread_slot;
@@ -70,6 +73,7 @@ static thread_slot *slot_for(pid_t tid, bool claim) {
                 atomic_store_explicit(&slot->known, 0, memory_order_relaxed);
                 atomic_store_explicit(&slot->prev_blocked, 0, memory_order_relaxed);
                 atomic_store_explicit(&slot->acked, 0, memory_order_relaxed);
+                atomic_store_explicit(&slot->owed, 0, memory_order_relaxed);
                 return slot;
             }
             if (expected == tid) return slot;
@@ -100,10 +104,14 @@ void csignal_masks_apply(sigset_t *mask, pid_t self) {
     if (slot == NULL) atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
     uint64_t known = slot ? atomic_load_explicit(&slot->known, memory_order_relaxed) : 0;
     uint64_t prev = slot ? atomic_load_explicit(&slot->prev_blocked, memory_order_relaxed) : 0;
+    // Without a slot (the table is full) every watched signal counts as owed.
+    uint64_t owed = slot ? atomic_exchange_explicit(&slot->owed, 0, memory_order_acq_rel) : block;
     uint64_t current = csignal_mask_from_sigset(mask);
 
-    // 1. What must be blocked: record the thread's own state the first time, then block.
-    uint64_t first = block & ~known;
+    // 1. What this thread was rung to block: record its own state the first time, then block. A watched signal
+    // it was never rung for (it came into being after that signal's spread, inheriting the block) is left as
+    // the thread has it: let in now, that is the thread's own choice.
+    uint64_t first = owed & block & ~known;
     prev = (prev & ~first) | (current & first);
     uint64_t known_before = known;
     known |= first;
@@ -115,9 +123,11 @@ void csignal_masks_apply(sigset_t *mask, pid_t self) {
     // 3. Unknown to us (inherited our block after the watch): unblocked, while an unwatch spreads.
     unblock |= unknown_release & ~known_before & ~block;
 
+    // Only what this thread has not applied yet is blocked: a watched signal the thread let in itself since
+    // (its own choice) stays as the thread set it.
     for (int s = 1; s <= CSIGNAL_MAX_SIGNO; s++) {
         uint64_t bit = csignal_bit(s);
-        if (block & bit) sigaddset(mask, s);
+        if (first & bit) sigaddset(mask, s);
         else if (unblock & bit) sigdelset(mask, s);
     }
     if (slot != NULL) {
@@ -126,6 +136,13 @@ void csignal_masks_apply(sigset_t *mask, pid_t self) {
     }
     // release: the spreader that reads this acknowledgement (acquire) may rely on the mask being set.
     csignal_masks_ack(self, gen);
+}
+
+/// Marks the newly watched signals as owed by thread `tid`, before it is rung.
+static void owe(pid_t tid, uint64_t newly) {
+    if (newly == 0) return;
+    thread_slot *slot = slot_for(tid, true);
+    if (slot != NULL) atomic_fetch_or_explicit(&slot->owed, newly, memory_order_acq_rel);
 }
 
 /// The spreader's own thread: the same change, through pthread_sigmask.
@@ -201,9 +218,11 @@ void csignal_masks_spread(uint64_t block, uint64_t unknown_release, int64_t time
     const uint64_t internal_bit = csignal_bit(csignal_internal_signo());
     atomic_store_explicit(&untracked, 0, memory_order_relaxed);
 
+    const uint64_t newly = block & ~atomic_load_explicit(&wanted, memory_order_acquire);
     atomic_store_explicit(&wanted, block, memory_order_release);
     atomic_store_explicit(&release, unknown_release, memory_order_release);
     uint32_t gen = atomic_fetch_add_explicit(&generation, 1, memory_order_acq_rel) + 1;
+    owe(self, newly);
     apply_to_self(self);
 
     csignal_tid_list threads = {0};
@@ -231,6 +250,7 @@ void csignal_masks_spread(uint64_t block, uint64_t unknown_release, int64_t time
             }
             if (!readable) continue;  // exited meanwhile
             outstanding *rung = find_waiting(tid);
+            owe(tid, newly);  // also for a thread rung earlier that has not answered: its doorbell owes this too
             if (rung == NULL) {
                 int ring = csignal_ring_patiently(tid, deadline);
                 if (ring == ESRCH) continue;
@@ -301,6 +321,7 @@ void csignal_masks_reset(void) {
         atomic_store_explicit(&slots[i].known, 0, memory_order_relaxed);
         atomic_store_explicit(&slots[i].prev_blocked, 0, memory_order_relaxed);
         atomic_store_explicit(&slots[i].acked, 0, memory_order_relaxed);
+        atomic_store_explicit(&slots[i].owed, 0, memory_order_relaxed);
     }
     waiting_count = 0;
     atomic_store_explicit(&wanted, 0, memory_order_release);
@@ -311,8 +332,10 @@ csignal_spread_result *csignal_masks_last_result(void) { return &last_result; }
 csignal_spread_result csignal_last_spread(void) { return last_result; }
 
 #ifdef CSIGNAL_TESTING
-/// Publishes a request the way csignal_masks_spread does, without ringing anyone.
-void csignal_test_masks_request(uint64_t block, uint64_t unknown_release) {
+/// Publishes a request the way csignal_masks_spread does, as if it rang `threads` (count of them).
+void csignal_test_masks_request(uint64_t block, uint64_t unknown_release, const pid_t *threads, int count) {
+    uint64_t newly = block & ~atomic_load_explicit(&wanted, memory_order_acquire);
+    for (int i = 0; i < count; i++) owe(threads[i], newly);
     atomic_store_explicit(&wanted, block, memory_order_release);
     atomic_store_explicit(&release, unknown_release, memory_order_release);
     atomic_fetch_add_explicit(&generation, 1, memory_order_acq_rel);

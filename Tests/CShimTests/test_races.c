@@ -352,3 +352,34 @@ TEST(a_stale_lease_is_never_resumed, 20) {
     CHECK(atomic_load(&a.second) == 1, "A's second call got its event");
     engine_stop();
 }
+
+static void *let_usr1_in(void *arg) {
+    _Atomic int *state = arg;
+    unblock_signals(bit(SIGUSR1));  // this thread's own choice: it takes SIGUSR1 itself (fallback handler)
+    atomic_store(state, 1);
+    while (atomic_load(state) != 2) sleep_ms(1);
+    return NULL;
+}
+
+// A thread that lets a watched signal in itself keeps that choice when a later watch spreads another signal;
+// it still blocks the new one.
+TEST(a_thread_that_lets_a_watched_signal_in_keeps_that_choice_across_watches, 10) {
+    engine_start(0);
+    engine_watch(bit(SIGUSR1));
+    _Atomic int state = 0;
+    pthread_t thread = spawn(let_usr1_in, &state);
+    while (atomic_load(&state) != 1) sleep_ms(1);
+    pid_t tid = 0;
+    csignal_thread_report reports[64];
+    int found = csignal_audit(reports, 64);
+    for (int i = 0; i < found; i++)
+        if (reports[i].tid != gettid_raw() && !reports[i].is_waiter) tid = reports[i].tid;
+    engine_watch(bit(SIGUSR2));
+    uint64_t blocked = thread_blocked(tid);
+    CHECK(!(blocked & bit(SIGUSR1)) && (blocked & bit(SIGUSR2)), "SIGUSR1 open, SIGUSR2 blocked: %lx", blocked);
+    syscall(SYS_tgkill, getpid(), tid, SIGUSR1);
+    CHECK(log_wait(SIGUSR1, 1, 2000) == 1 && log_at(0).route == CSIGNAL_ROUTE_HANDLER, "it took SIGUSR1 itself");
+    atomic_store(&state, 2);
+    join(thread);
+    engine_stop();
+}

@@ -181,12 +181,14 @@ static uint64_t apply(uint64_t current, pid_t tid) {
 }
 
 /// Publishes a mask request without ringing anyone (the thread applies it when its handler runs).
-extern void csignal_test_masks_request(uint64_t block, uint64_t release);
+/// Publishes a mask request as a spread does, as if it rang `threads`, without ringing anyone.
+extern void csignal_test_masks_request(uint64_t block, uint64_t release, const pid_t *threads, int count);
 
 UNIT_TEST(each_thread_gets_its_own_previous_mask_back, 10) {
     csignal_masks_reset();
     // Thread 100 had SIGUSR1 blocked itself, thread 200 had not; both are asked to block SIGUSR1 and SIGTERM.
-    csignal_test_masks_request(bit(SIGUSR1) | bit(SIGTERM), 0);
+    const pid_t rung[] = {100, 200};
+    csignal_test_masks_request(bit(SIGUSR1) | bit(SIGTERM), 0, rung, 2);
     CHECK(apply(bit(SIGUSR1) | bit(SIGHUP), 100) == (bit(SIGUSR1) | bit(SIGTERM) | bit(SIGHUP)), "100 blocks both");
     CHECK(apply(0, 200) == (bit(SIGUSR1) | bit(SIGTERM)), "200 blocks both");
     // A doorbell that comes late applies the same state again: nothing changes, the records stay.
@@ -194,13 +196,23 @@ UNIT_TEST(each_thread_gets_its_own_previous_mask_back, 10) {
           "idempotent");
     // SIGUSR1 is unwatched: each gets its own state back. Thread 300 never applied the watch (it was created
     // later and inherited the block): it gets SIGUSR1 unblocked during this spread.
-    csignal_test_masks_request(bit(SIGTERM), bit(SIGUSR1));
+    csignal_test_masks_request(bit(SIGTERM), bit(SIGUSR1), NULL, 0);
     CHECK(apply(bit(SIGUSR1) | bit(SIGTERM) | bit(SIGHUP), 100) == (bit(SIGUSR1) | bit(SIGTERM) | bit(SIGHUP)),
           "100 keeps SIGUSR1 blocked: it had it blocked itself");
     CHECK(apply(bit(SIGUSR1) | bit(SIGTERM), 200) == bit(SIGTERM), "200 gets SIGUSR1 unblocked");
     CHECK(apply(bit(SIGUSR1) | bit(SIGTERM), 300) == bit(SIGTERM), "300, unknown, gets it unblocked");
     // After the spread, a late doorbell on an unknown thread changes nothing it did itself.
-    csignal_test_masks_request(bit(SIGTERM), 0);
+    csignal_test_masks_request(bit(SIGTERM), 0, NULL, 0);
     CHECK(apply(bit(SIGUSR1) | bit(SIGTERM), 400) == (bit(SIGUSR1) | bit(SIGTERM)), "400's own SIGUSR1 stays");
     CHECK(csignal_masks_previous_blocked(100, bit(SIGTERM)) == 0, "100 had SIGTERM open before");
+    // A watched signal a thread was never rung for (it appeared after that spread) and let in itself stays open
+    // when a later spread adds another signal; the new one is blocked.
+    const pid_t later[] = {500};
+    csignal_test_masks_request(bit(SIGTERM) | bit(SIGHUP), 0, later, 1);
+    CHECK(apply(0, 500) == bit(SIGHUP), "500 keeps SIGTERM open (its choice) and blocks the new SIGHUP");
+    // One that was rung and answers late (it blocked the internal signal meanwhile) still applies what it owes.
+    const pid_t late[] = {600};
+    csignal_test_masks_request(bit(SIGTERM) | bit(SIGHUP) | bit(SIGUSR2), 0, late, 1);
+    csignal_test_masks_request(bit(SIGTERM) | bit(SIGHUP) | bit(SIGUSR2) | bit(SIGALRM), 0, late, 1);
+    CHECK(apply(0, 600) == (bit(SIGUSR2) | bit(SIGALRM)), "600 blocks both signals it was rung for");
 }

@@ -127,7 +127,7 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #expect(s.int("storm_unblocked") == 0, "\(s.transcript)")
         // Threads kept appearing while start ran (the creator stops right after start returns).
         #expect((s.int("threads_after_start") ?? 0) > (s.int("threads_at_start") ?? .max), "\(s.transcript)")
-        #expect(s.int("timed_out") == 0)
+        #expect(s.int("competing") == 0, "\(s.transcript)")
     }
 
     // MARK: 5. Races

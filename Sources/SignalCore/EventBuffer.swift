@@ -76,6 +76,15 @@ struct EventBuffer {
         return event
     }
 
+    /// Up to `max` waiting events, oldest first.
+    mutating func removeFirst(_ max: Int) -> [SignalEvent] {
+        if max >= count { return removeAll() }
+        var events: [SignalEvent] = []
+        events.reserveCapacity(max)
+        while events.count < max, let event = popFirst() { events.append(event) }
+        return events
+    }
+
     /// Everything waiting, oldest first; the buffer is empty afterwards.
     mutating func removeAll() -> [SignalEvent] {
         let events = Array(storage[head...])

@@ -281,8 +281,9 @@ public final class SignalEngine: Sendable {
     /// Records dropped because the ring was full, all signals together, for the life of the process.
     public var droppedRecords: UInt64 { csignal_ring_dropped_total() }
 
-    /// Takes up to `max` records out of the ring, oldest first. With ``Configuration/Delivery/manual`` this is
-    /// how records are read; with automatic delivery the role holder usually got there first.
+    /// Takes up to `max` records out of the ring, oldest first: with ``Configuration/Delivery/manual`` this is
+    /// how records are read (with automatic delivery the role holder usually got there first). A subscription's
+    /// own ``SignalSubscription/drain(max:)`` takes what was handed to it.
     public func drain(max: Int = .max) -> [SignalEvent] {
         let events = subscribers.withLock { _ in
             var events: [SignalEvent] = []
@@ -352,7 +353,7 @@ public final class SignalEngine: Sendable {
     /// A subscription for code that is not async: wait with a timeout, or drain in batches. Makes the engine
     /// watch `signals`, starting it when needed. Cancel it (``SignalSubscription/cancel()``) when done; it also
     /// ends when the engine stops. Throws as ``events(for:buffering:)`` does.
-    public func subscribe(to signals: SignalSet, buffering: SignalBuffering = .default) throws(SignalError) -> SignalSubscription {
+    public func subscription(for signals: SignalSet, buffering: SignalBuffering = .default) throws(SignalError) -> SignalSubscription {
         let subscription = SignalSubscription(signals: signals, buffering: buffering, engine: self)
         subscription.id = add(mask: signals.mask, sink: .queue(subscription))
         do {
@@ -368,7 +369,7 @@ public final class SignalEngine: Sendable {
     /// Makes the engine watch `signals`, starting it when needed. For several waits in a row without missing
     /// anything in between, keep a ``SignalSubscription``.
     public func wait(for signals: SignalSet, timeout: Duration) throws(SignalError) -> SignalEvent? {
-        let subscription = try subscribe(to: signals)
+        let subscription = try self.subscription(for: signals)
         defer { subscription.cancel() }
         return subscription.next(timeout: timeout)
     }

@@ -8,7 +8,7 @@ import Musl
 #endif
 
 /// A subscription for code that is not async: ``next(timeout:)`` blocks the calling thread, ``drain()`` takes
-/// what arrived. Made by ``SignalEngine/subscribe(to:buffering:)``.
+/// what arrived. Made by ``SignalEngine/subscription(for:buffering:)``.
 public final class SignalSubscription: @unchecked Sendable {
     // @unchecked: every mutable field is guarded by `mutex`, a pthread mutex paired with `condition` (the
     // toolchain's Mutex has no condition variable).
@@ -160,9 +160,10 @@ public final class SignalSubscription: @unchecked Sendable {
         return max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
-    /// Everything that arrived and was not taken yet, oldest first.
-    public func drain() -> [SignalEvent] {
-        locked { queue.removeAll() }
+    /// Takes up to `max` events that arrived and were not taken yet, oldest first, without waiting.
+    /// The engine's ``SignalEngine/drain(max:)`` takes records from the ring instead (manual delivery).
+    public func drain(max: Int = .max) -> [SignalEvent] {
+        locked { queue.removeFirst(max) }
     }
 
     /// Events dropped because the buffer was full (only with a dropping ``SignalBuffering`` policy).

@@ -30,7 +30,7 @@ struct Target: ParsableCommand {
         let engine = SignalEngine.shared
         let watched = SignalSet(StressSignals.watched.map { Signal($0) })
         // Consumer: every record, in ring order, as fast as it comes; the library's defaults throughout.
-        let subscription = try engine.subscribe(to: watched)
+        let subscription = try engine.subscription(for: watched)
         guard let waiter = engine.waitThreadID else { throw ValidationError("no wait thread") }
         let collected = Mutex<[StressRecord]>([])
         let consumed = Atomic<UInt64>(0)

@@ -66,7 +66,7 @@ public enum SignalCoreReceivers {
                 }
             }
         case .blocking:
-            let subscription = try engine.subscribe(to: signals)
+            let subscription = try engine.subscription(for: signals)
             return .blocking {
                 while true {
                     if let event = subscription.next(timeout: .seconds(10)), !seen(slot(event), value(event)) { return }

@@ -131,7 +131,7 @@ func telemetryBurstScenario(count: Int, mode: String) {
     let telemetry = SignalTelemetry(
         configuration: .init(signals: [rt], measureLatency: mode == "with"),
         logger: Logger(label: "burst", factory: { _ in SwiftLogNoOpLogHandler() }), metricsFactory: metrics)
-    let application = must("subscribe") { try engine.subscribe(to: [rt]) }
+    let application = must("subscribe") { try engine.subscription(for: [rt]) }
     let observer = observe ? Task { await telemetry.run() } : nil
     waitUntil("the observer's subscription") { engine.subscriptionCount >= (observe ? 2 : 1) }
     let before = engine.counts(for: rt).delivered

@@ -19,8 +19,8 @@ switch scenario {
 // The parent sends one SIGUSR1; the blocking subscription and an async subscriber each see it exactly once.
 case "roundtrip":
     must { try engine.start(watching: [.sigusr1, .sigusr2]) }
-    let blocking = must { try engine.subscribe(to: [.sigusr1]) }
-    let marker = must { try engine.subscribe(to: [.sigusr2]) }
+    let blocking = must { try engine.subscription(for: [.sigusr1]) }
+    let marker = must { try engine.subscription(for: [.sigusr2]) }
     let stream = must { try engine.events(for: [.sigusr1]) }
     let asyncSeen = DispatchSemaphore(value: 0)
     nonisolated(unsafe) var asyncEvents: [SignalEvent] = []
@@ -50,7 +50,7 @@ case "roundtrip":
 case "rt-order":
     let n = argument(1, default: 10_000)
     let rt = Signal.realtimeMinimum
-    let subscription = must { try engine.subscribe(to: [rt]) }
+    let subscription = must { try engine.subscription(for: [rt]) }
     say("READY pid=\(getpid())")
     var received = 0
     var firstBad = -1
@@ -122,7 +122,7 @@ case "audit":
     let spread = engine.lastMaskSpread
     say("spread passes=\(spread.passes) signalled=\(spread.signalled) unreachable=\(spread.unreachable) competing=\(spread.competing)")
     // With every thread blocked, a process-directed signal can only go to the wait thread.
-    let subscription = must { try engine.subscribe(to: [.sigusr1]) }
+    let subscription = must { try engine.subscription(for: [.sigusr1]) }
     for _ in 0..<20 {
         must { try SignalSender.raise(.sigusr1) }
         if subscription.next(timeout: .seconds(10)) == nil { fail("SIGUSR1 not seen") }
@@ -137,7 +137,7 @@ case "audit":
 // A thread unblocks SIGUSR1 and gets it with tgkill: the fallback handler records it on that thread.
 case "handler-route":
     must { try engine.start(watching: [.sigusr1]) }
-    let subscription = must { try engine.subscribe(to: [.sigusr1]) }
+    let subscription = must { try engine.subscription(for: [.sigusr1]) }
     let thread = HelperThread.unblocking(SIGUSR1)
     must { try SignalSender.send(.sigusr1, toThread: thread.tid) }
     let event = subscription.next(timeout: .seconds(10))
@@ -159,7 +159,7 @@ case "restore":
         check(csignal_is_engine_handler(SIGUSR1) && csignal_is_engine_handler(SIGUSR2)
               && csignal_is_engine_handler(SIGHUP), "cycle \(cycle): engine handlers installed")
         check(mainThreadBlocks(.sighup), "cycle \(cycle): SIGHUP blocked while running")
-        let subscription = must { try engine.subscribe(to: [.sigusr1]) }
+        let subscription = must { try engine.subscription(for: [.sigusr1]) }
         must { try SignalSender.raise(.sigusr1) }
         check(subscription.next(timeout: .seconds(10))?.signal == .sigusr1, "cycle \(cycle): SIGUSR1 received")
         must { try engine.stop() }
@@ -231,7 +231,7 @@ case "bad-input":
     expect(.uncatchable(.sigkill), "ignore SIGKILL") { () throws(SignalError) in try SignalDispositions.ignore(.sigkill) }
     expect(.outOfRange(99), "send 99") { () throws(SignalError) in try SignalSender.raise(Signal(99)) }
     check(csignal_is_engine_handler(SIGUSR1), "engine handler still installed")
-    let subscription = must { try engine.subscribe(to: [.sigusr1]) }
+    let subscription = must { try engine.subscription(for: [.sigusr1]) }
     expect(.stillClaimed(.sigusr1), "unwatch a claimed signal") { () throws(SignalError) in try engine.unwatch([.sigusr1]) }
     subscription.cancel()
     must { try engine.unwatch([.sigusr1]) }
@@ -299,7 +299,7 @@ case "subscribers":
         async let seenA: [CInt] = a.prefix(3).map { $0.signal.rawValue }.reduce(into: []) { $0.append($1) }
         async let seenB: [CInt] = b.prefix(4).map { $0.signal.rawValue }.reduce(into: []) { $0.append($1) }
         async let seenC: [CInt] = c.prefix(1).map { $0.signal.rawValue }.reduce(into: []) { $0.append($1) }
-        let gate = must { try engine.subscribe(to: [.sigusr1, .sigusr2]) }
+        let gate = must { try engine.subscription(for: [.sigusr1, .sigusr2]) }
         // One at a time: standard signals coalesce, so each send waits until the previous one was recorded.
         for signal in [Signal.sigusr1, .sigusr1, .sigusr2, .sigusr1] {
             must { try SignalSender.raise(signal) }
@@ -325,7 +325,7 @@ case "blocking-wait":
     let none = must { try engine.wait(for: [.sigusr1], timeout: .milliseconds(300)) }
     let waited = clock.now - started
     say("timeout_result=\(describe(none)) waited_ms=\(milliseconds(waited))")
-    let subscription = must { try engine.subscribe(to: [.sigusr1]) }
+    let subscription = must { try engine.subscription(for: [.sigusr1]) }
     let sender = HelperThread { _ in _ = try? SignalSender.raise(.sigusr1) }
     let event = subscription.next(timeout: .seconds(10))
     sender.join()
@@ -339,8 +339,8 @@ case "watch-running":
     must { try engine.start(watching: [.sigusr1]) }
     must { try engine.watch([.sigusr2, .sighup]) }
     check(engine.watchedSignals == [.sigusr1, .sigusr2, .sighup], "watched set grew")
-    let usr2 = must { try engine.subscribe(to: [.sigusr2]) }
-    let hup = must { try engine.subscribe(to: [.sighup]) }
+    let usr2 = must { try engine.subscription(for: [.sigusr2]) }
+    let hup = must { try engine.subscription(for: [.sighup]) }
     must { try SignalSender.raise(.sigusr2) }
     check(usr2.next(timeout: .seconds(10))?.signal == .sigusr2, "SIGUSR2 received after watch")
     do {
@@ -416,7 +416,7 @@ case "executor":
 // and stop all keep working around it.
 case "borrow":
     must { try engine.start(watching: [.sigusr1, .sigusr2]) }
-    let everything = must { try engine.subscribe(to: [.sigusr1, .sigusr2, .sighup]) }
+    let everything = must { try engine.subscription(for: [.sigusr1, .sigusr2, .sighup]) }
     // The main thread never blocks in next() here (it would borrow the role itself): it polls with a deadline.
     func nextOnMain() -> SignalEvent? {
         var event: SignalEvent? = nil
@@ -426,7 +426,7 @@ case "borrow":
         }
         return event
     }
-    let aSubscription = must { try engine.subscribe(to: [.sigusr1]) }
+    let aSubscription = must { try engine.subscription(for: [.sigusr1]) }
     nonisolated(unsafe) var aEvents: [SignalEvent] = []
     let aTaken = DispatchSemaphore(value: 0)  // one signal per event A took (counting without taking from A)
     let aDone = DispatchSemaphore(value: 0)
@@ -487,7 +487,7 @@ case "lease":
         return report.voluntaryContextSwitches
     }
     let rounds = 20
-    let subscription = must { try engine.subscribe(to: [.sigusr1]) }
+    let subscription = must { try engine.subscription(for: [.sigusr1]) }
     let seen = Atomic<Int>(0)
     let consumer = HelperThread { _ in
         for _ in 0..<rounds {
@@ -508,7 +508,7 @@ case "lease":
     consumer.join()
     say("rounds=\(rounds) waiter_wakeups_during_loop=\(after - before)")
     // The consumer is gone with the lease: the wait thread must take deliveries again.
-    let others = must { try engine.subscribe(to: [.sigusr2]) }
+    let others = must { try engine.subscription(for: [.sigusr2]) }
     let clock = ContinuousClock()
     let sent = clock.now
     must { try SignalSender.raise(.sigusr2) }

@@ -16,7 +16,7 @@ let processWatched: SignalSet = [.sigterm, .sigint, .sighup, .sigusr1, .sigusr2,
 func scenarioFork() {
     let engine = SignalEngine.shared
     must { try engine.start(watching: processWatched) }
-    let subscription = must { try engine.subscribe(to: [.sigusr1]) }
+    let subscription = must { try engine.subscription(for: [.sigusr1]) }
     must { try SignalSender.raise(.sigusr1) }
     if subscription.next(timeout: .seconds(10)) == nil { fail("SIGUSR1 before fork not seen") }
     let term = bit(.sigterm)

@@ -27,7 +27,7 @@ func scenarioThreadStorm(maxThreads: Int) {
     check(after > before, "threads were being created while start spread the mask")
     check(auditAllBlocked("storm"), "every thread (including the ones created during start) blocks the watched signals")
     // With every thread blocked, process-directed signals all reach the wait thread.
-    let subscription = must { try engine.subscribe(to: [.realtime(0)]) }
+    let subscription = must { try engine.subscription(for: [.realtime(0)]) }
     for i in 1...50 { must { try SignalSender.queue(.realtime(0), to: getpid(), value: CInt(i)) } }
     var routes: [SignalEvent.Route] = []
     for _ in 1...50 {
@@ -155,7 +155,7 @@ func scenarioCycles(cycles: Int) {
     for i in 1...cycles {
         must { try engine.start(watching: [.sigusr1, .sigterm]) }
         if i % 1000 == 0 {
-            let s = must { try engine.subscribe(to: [.sigusr1]) }
+            let s = must { try engine.subscription(for: [.sigusr1]) }
             must { try SignalSender.raise(.sigusr1) }
             if s.next(timeout: .seconds(10)) == nil { fail("cycle \(i): SIGUSR1 not seen") }
         }
@@ -233,7 +233,7 @@ func scenarioQueueFull(limit: Int) {
     let rt = Signal.realtime(4)
     if csv_set_sigpending_limit(UInt64(limit)) != 0 { fail("setrlimit(RLIMIT_SIGPENDING)") }
     must { try engine.start(watching: [rt]) }
-    let subscription = must { try engine.subscribe(to: [rt]) }
+    let subscription = must { try engine.subscription(for: [rt]) }
     // The target thread blocks rt (created after start, it inherits the engine's mask), so thread-directed
     // signals pile up in its own queue: the wait thread cannot take them.
     let ready = DispatchSemaphore(value: 0)
@@ -325,7 +325,7 @@ func scenarioSubscriberStress(count: Int) {
     let engine = SignalEngine.shared
     let rt = Signal.realtime(5)
     must { try engine.start(watching: [rt]) }
-    let subscriptions = (0..<3).map { _ in must { try engine.subscribe(to: [rt]) } }
+    let subscriptions = (0..<3).map { _ in must { try engine.subscription(for: [rt]) } }
     let inOrder = Atomic<Int>(0)
     let consumers = subscriptions.map { subscription in
         PlainThread {
@@ -342,7 +342,7 @@ func scenarioSubscriberStress(count: Int) {
     let churned = Atomic<Int>(0)
     let churn = PlainThread {
         while !stop.load(ordering: .relaxed) {
-            let s = must { try engine.subscribe(to: [rt], buffering: .bufferingNewest(8)) }
+            let s = must { try engine.subscription(for: [rt], buffering: .bufferingNewest(8)) }
             _ = s.next(timeout: .milliseconds(1))
             s.cancel()
             churned.add(1, ordering: .relaxed)

@@ -7,7 +7,7 @@ import Glibc
 import Musl
 #endif
 
-/// A subscription for code that is not async: ``next(timeout:)`` blocks the calling thread, ``drain()`` takes
+/// A subscription for code that is not async: ``next(timeout:)`` blocks the calling thread, ``drain(max:)`` takes
 /// what arrived. Made by ``SignalEngine/subscription(for:buffering:)``.
 public final class SignalSubscription: @unchecked Sendable {
     // @unchecked: every mutable field is guarded by `mutex`, a pthread mutex paired with `condition` (the

@@ -59,7 +59,6 @@ static inline void handler_exit(const int *unused) {
 /// The fallback route for a watched signal delivered to a thread that does not hold the wait role.
 /// ASYNC-SIGNAL-SAFE.
 void csignal_fallback_handler(int signo, siginfo_t *info, void *ucontext) {
-    (void)ucontext;
     CSIGNAL_ERRNO_GUARD;
     CSIGNAL_HANDLER_SCOPE;
 
@@ -68,7 +67,7 @@ void csignal_fallback_handler(int signo, siginfo_t *info, void *ucontext) {
     // flag clear and rings again: no record can sit unnoticed in the ring (role.c, THE DRAIN FLAG).
     csignal_record_delivery(signo, info, CSIGNAL_ROUTE_HANDLER);
     CSIGNAL_INJECT("fallback.after-record");
-    csignal_parker_hint(csignal_gettid());  // before the ring: the wait thread looks when it wakes for it
+    csignal_parker_hint(csignal_gettid(), ucontext);  // before the ring: the wait thread looks when it wakes for it
     csignal_role_ring();
 
 #ifdef CSIGNAL_AUDIT_BROKEN_HANDLER

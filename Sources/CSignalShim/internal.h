@@ -230,16 +230,20 @@ pid_t csignal_parker_adopt(int64_t timeout_ns);
 void csignal_parker_maybe_take(void *ucontext, pid_t self);
 /// The adopted parker's tid, or 0. ASYNC-SIGNAL-SAFE.
 pid_t csignal_parker_tid(void);
-/// The fallback handler ran on thread `self`: if that is the main thread, the wait thread should look for a
-/// parker to adopt. ASYNC-SIGNAL-SAFE.
-void csignal_parker_hint(pid_t self);
+/// The fallback handler ran on thread `self`, interrupting `ucontext`: if that is the main thread interrupted in
+/// what may be libdispatch's park, the wait thread should look for a parker to adopt. ASYNC-SIGNAL-SAFE.
+void csignal_parker_hint(pid_t self, const void *ucontext);
 /// Whether a hint arrived since the last call (clears it), unless an attempt after a hint found nothing since
 /// setup last looked. For the wait thread, which then calls csignal_parker_adopt_after_hint.
 bool csignal_parker_take_hint(void);
-void csignal_parker_adopt_after_hint(int64_t timeout_ns);
+/// The wait thread's look after a hint: waits up to `timeout_ns` for the main thread to be back in its park,
+/// and gives up early when `give_up` says the wait thread has other work (setup waiting for it).
+void csignal_parker_adopt_after_hint(int64_t timeout_ns, bool (*give_up)(void));
 #ifdef CSIGNAL_TESTING
 /// Treats `mask` (a static sigset in the test) as libdispatch's park mask.
 void csignal_parker_set_foreign_mask(const void *mask);
+/// How often the wait thread looked for the parker after a hint, and how often it stopped for other work.
+void csignal_parker_test_looks(int *after_hints, int *abandoned);
 #endif
 
 // --- dump.c --------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@
 #include "internal.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -49,10 +50,14 @@ static _Atomic int hinted = 0;
 /// A hint-driven attempt found no libdispatch park: hints are ignored until setup looks again.
 static _Atomic int hints_off = 0;
 static pthread_mutex_t adopt_lock = PTHREAD_MUTEX_INITIALIZER;
+/// Where libdispatch is mapped (found by setup): libdispatch's park mask lies in it, so only a main thread
+/// interrupted in a system call whose first argument points there may be parked.
+static _Atomic uintptr_t dispatch_low = 0, dispatch_high = 0;
 static _Atomic uint64_t requested_mask = 0;
 static _Atomic uint32_t adopted_tid = 0;  // futex word: the parker's tid once it runs our loop
 #ifdef CSIGNAL_TESTING
 static _Atomic uint64_t foreign_mask_for_test = 0;
+static _Atomic int looks_after_hints = 0, looks_abandoned = 0;
 #endif
 
 /// ASYNC-SIGNAL-SAFE.
@@ -147,14 +152,44 @@ static bool is_dispatch_park_mask(uint64_t address) {
 }
 
 #if defined(__x86_64__) || defined(__aarch64__)
-static pid_t attempt(int64_t timeout_ns, int64_t patience_ns);
+static pid_t attempt(int64_t timeout_ns, int64_t patience_ns, bool (*give_up)(void), bool *gave_up);
 #endif
 
+/// Whether `ucontext` may be the main thread interrupted in libdispatch's park: a system call that returned
+/// EINTR, whose first argument points into libdispatch (x86_64), or that was rt_sigsuspend (arm64). Setup
+/// confirms it through /proc before anything is taken over. ASYNC-SIGNAL-SAFE: reads registers and, only when
+/// they match, two bytes of code.
+static bool may_be_parked(const void *ucontext) {
+    if (ucontext == NULL) return false;
+    const ucontext_t *uc = (const ucontext_t *)ucontext;
+#if defined(__x86_64__)
+    if ((int64_t)uc->uc_mcontext.gregs[REG_RAX] != -EINTR) return false;
+    uintptr_t arg0 = (uintptr_t)uc->uc_mcontext.gregs[REG_RDI];
+    bool inside = arg0 >= atomic_load_explicit(&dispatch_low, memory_order_relaxed) &&
+                  arg0 < atomic_load_explicit(&dispatch_high, memory_order_relaxed);
+#ifdef CSIGNAL_TESTING
+    uint64_t foreign = atomic_load_explicit(&foreign_mask_for_test, memory_order_relaxed);
+    if (foreign != 0) inside = arg0 == foreign;
+#endif
+    if (!inside) return false;
+    const uint8_t *pc = (const uint8_t *)(uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    return pc[-2] == 0x0f && pc[-1] == 0x05;  // syscall
+#elif defined(__aarch64__)
+    if ((int64_t)uc->uc_mcontext.regs[0] != -EINTR || uc->uc_mcontext.regs[8] != SYS_rt_sigsuspend) return false;
+    const uint32_t *pc = (const uint32_t *)(uintptr_t)uc->uc_mcontext.pc;
+    return pc[-1] == 0xd4000001u;  // svc #0
+#else
+    (void)uc;
+    return false;
+#endif
+}
+
 /// ASYNC-SIGNAL-SAFE.
-void csignal_parker_hint(pid_t self) {
+void csignal_parker_hint(pid_t self, const void *ucontext) {
     if (self != atomic_load_explicit(&csignal_own_pid, memory_order_relaxed)) return;
     if (atomic_load_explicit(&adopted_tid, memory_order_relaxed) != 0) return;
     if (atomic_load_explicit(&hints_off, memory_order_relaxed)) return;
+    if (!may_be_parked(ucontext)) return;
     // The wait thread looks, whether it holds the role or lent it: ring it (the record's own ring may go to a
     // borrower).
     if (atomic_exchange_explicit(&hinted, 1, memory_order_acq_rel) == 0) {
@@ -168,15 +203,42 @@ bool csignal_parker_take_hint(void) {
 }
 
 /// NOT SAFE: the wait thread, after csignal_parker_take_hint.
-void csignal_parker_adopt_after_hint(int64_t timeout_ns) {
+void csignal_parker_adopt_after_hint(int64_t timeout_ns, bool (*give_up)(void)) {
 #if defined(__x86_64__) || defined(__aarch64__)
     pthread_mutex_lock(&adopt_lock);
-    pid_t adopted = attempt(timeout_ns, timeout_ns);
+    bool gave_up = false;
+    pid_t adopted = attempt(timeout_ns, timeout_ns, give_up, &gave_up);
     pthread_mutex_unlock(&adopt_lock);
-    if (adopted == 0) atomic_store_explicit(&hints_off, 1, memory_order_release);
+#ifdef CSIGNAL_TESTING
+    atomic_fetch_add(&looks_after_hints, 1);
+    if (gave_up) atomic_fetch_add(&looks_abandoned, 1);
+#endif
+    if (gave_up) {
+        atomic_store_explicit(&hinted, 1, memory_order_release);  // look again once the other work is done
+    } else if (adopted == 0) {
+        atomic_store_explicit(&hints_off, 1, memory_order_release);
+    }
 #else
     (void)timeout_ns;
+    (void)give_up;
 #endif
+}
+
+/// dl_iterate_phdr's visitor: the extent of libdispatch's loaded segments.
+static int find_dispatch(struct dl_phdr_info *info, size_t size, void *out) {
+    (void)size;
+    const char *name = info->dlpi_name != NULL ? strrchr(info->dlpi_name, '/') : NULL;
+    name = name != NULL ? name + 1 : info->dlpi_name;
+    if (name == NULL || strncmp(name, "libdispatch.so", 14) != 0) return 0;
+    uintptr_t *range = out;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_LOAD) continue;
+        uintptr_t low = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+        uintptr_t high = low + info->dlpi_phdr[i].p_memsz;
+        if (range[0] == 0 || low < range[0]) range[0] = low;
+        if (high > range[1]) range[1] = high;
+    }
+    return 1;
 }
 
 /// NOT SAFE: ordinary threads (setup, or the wait thread after a hint). Serialised by a mutex.
@@ -187,8 +249,12 @@ pid_t csignal_parker_adopt(int64_t timeout_ns) {
     return 0;
 #else
     pthread_mutex_lock(&adopt_lock);
+    uintptr_t range[2] = {0, 0};
+    dl_iterate_phdr(find_dispatch, range);  // again at every look: libdispatch may have been loaded since
+    atomic_store_explicit(&dispatch_low, range[0], memory_order_relaxed);
+    atomic_store_explicit(&dispatch_high, range[1], memory_order_relaxed);
     atomic_store_explicit(&hints_off, 0, memory_order_release);
-    pid_t adopted = attempt(timeout_ns, 0);
+    pid_t adopted = attempt(timeout_ns, 0, NULL, NULL);
     pthread_mutex_unlock(&adopt_lock);
     return adopted;
 #endif
@@ -197,15 +263,20 @@ pid_t csignal_parker_adopt(int64_t timeout_ns) {
 #if defined(__x86_64__) || defined(__aarch64__)
 /// One attempt: only when the main thread sits in rt_sigsuspend on libdispatch's empty mask. With `patience`,
 /// looks again every millisecond for that long (after a hint, the main thread may still be in the handler that
-/// gave it).
-static pid_t attempt(int64_t timeout_ns, int64_t patience_ns) {
+/// gave it), unless `give_up` says to stop (then sets `*gave_up`).
+static pid_t attempt(int64_t timeout_ns, int64_t patience_ns, bool (*give_up)(void), bool *gave_up) {
     pid_t main_tid = getpid();
     uint64_t mask = 0;
     if (csignal_parker_tid() != 0) return csignal_parker_tid();
-    int64_t give_up = csignal_now_ns() + patience_ns;
+    int64_t patience_end = csignal_now_ns() + patience_ns;
     for (;;) {
         if (csignal_thread_syscall(main_tid, &mask) == SYS_rt_sigsuspend && is_dispatch_park_mask(mask)) break;
-        if (csignal_now_ns() >= give_up) return 0;
+        if (csignal_now_ns() >= patience_end) return 0;
+        CSIGNAL_INJECT("parker.look-again");
+        if (give_up != NULL && give_up()) {
+            *gave_up = true;
+            return 0;
+        }
         struct timespec pause = {0, 1000000};
         nanosleep(&pause, NULL);
     }
@@ -226,6 +297,11 @@ static pid_t attempt(int64_t timeout_ns, int64_t patience_ns) {
 #endif
 
 #ifdef CSIGNAL_TESTING
+void csignal_parker_test_looks(int *after_hints, int *abandoned) {
+    *after_hints = atomic_load(&looks_after_hints);
+    *abandoned = atomic_load(&looks_abandoned);
+}
+
 void csignal_parker_set_foreign_mask(const void *mask) {
     atomic_store_explicit(&foreign_mask_for_test, (uint64_t)(uintptr_t)mask, memory_order_relaxed);
 }

@@ -83,6 +83,14 @@ static void run_jobs(void) {
     }
 }
 
+/// Whether setup or executor jobs wait for this thread (it then stops looking for the parker).
+static bool has_other_work(void) {
+    return atomic_load_explicit(&jobs_pending, memory_order_seq_cst) != 0 ||
+           csignal_role_reclaiming(csignal_role_load()) ||
+           atomic_load_explicit(&requested_generation, memory_order_acquire) != have_generation ||
+           atomic_load_explicit(&stop_state, memory_order_acquire) != 0;
+}
+
 /// Blocks the watched set and the internal signal in the wait thread itself, and nothing else.
 static void set_own_mask(void) {
     sigset_t mask;
@@ -134,7 +142,7 @@ static void *waiter_main(void *unused) {
             csignal_role_move(word, CSIGNAL_ROLE_HOME, 0);  // if the borrower came back first, look again
             continue;
         case CSIGNAL_ROLE_LENT: {
-            if (csignal_parker_take_hint() && csignal_engine_watched() != 0) csignal_parker_adopt_after_hint(50000000LL);
+            if (csignal_parker_take_hint() && csignal_engine_watched() != 0) csignal_parker_adopt_after_hint(50000000LL, has_other_work);
             run_jobs();
             if (atomic_load_explicit(&jobs_pending, memory_order_seq_cst) != 0) continue;
             siginfo_t info;
@@ -154,7 +162,7 @@ static void *waiter_main(void *unused) {
         apply_generation();
         // The main thread took a watched signal: an async program's main thread may have parked in libdispatch
         // after the engine's watch looked for it. Take it over now (parker.c).
-        if (csignal_parker_take_hint() && csignal_engine_watched() != 0) csignal_parker_adopt_after_hint(50000000LL);
+        if (csignal_parker_take_hint() && csignal_engine_watched() != 0) csignal_parker_adopt_after_hint(50000000LL, has_other_work);
         csignal_role_acquired();
         csignal_call_pump();
         run_jobs();

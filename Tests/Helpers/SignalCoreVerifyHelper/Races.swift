@@ -116,11 +116,23 @@ func scenarioWatchChurn(iterations: Int, pauseMicroseconds: Int) {
         }
     }
     var done = 0
+    var watchTimes: [Duration] = []
+    var unwatchTimes: [Duration] = []
+    watchTimes.reserveCapacity(iterations)
+    unwatchTimes.reserveCapacity(iterations)
     while done < iterations && clock.now < deadline {
+        let t0 = clock.now
         must { try engine.watch([.sigusr2, rt]) }
+        let t1 = clock.now
         must { try engine.unwatch([.sigusr2, rt]) }
+        unwatchTimes.append(clock.now - t1)
+        watchTimes.append(t1 - t0)
         done += 1
     }
+    // What a watch and an unwatch cost under the flood: medians in microseconds, the slowest in milliseconds.
+    func microseconds(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000 }
+    func median(_ times: [Duration]) -> Int64 { times.isEmpty ? 0 : microseconds(times.sorted()[times.count / 2]) }
+    say("watch_us_p50=\(median(watchTimes)) watch_ms_max=\(milliseconds(watchTimes.max() ?? .zero)) unwatch_us_p50=\(median(unwatchTimes)) unwatch_ms_max=\(milliseconds(unwatchTimes.max() ?? .zero))")
     stop.store(true, ordering: .relaxed)
     raiser.join()
     let elapsed = clock.now - started

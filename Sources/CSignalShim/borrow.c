@@ -12,10 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { LEASE_NS = 1000000 };
+enum { LEASE_NS = 1000000, STREAK_NS = 10000000 };
 
 static _Thread_local pid_t cached_tid = 0;
 static _Thread_local sigset_t saved_mask;
+/// When this thread's streak of leases began (the wait thread lent it the role), or when it last found the wait
+/// thread's own queue empty.
+static _Thread_local int64_t streak_start = 0;
 /// The engine run for which this thread has a doorbell timer (0: none).
 static _Thread_local uint32_t bell_run = 0;
 static pthread_key_t exit_key;
@@ -57,6 +60,15 @@ static int became_holder(pid_t self) {
     return 0;
 }
 
+/// Whether a watched signal waits in the wait thread's own queue (its SigPnd in /proc). Unknown counts as yes.
+static bool waiter_has_own_pending(void) {
+    csignal_thread_report report;
+    if (csignal_read_thread(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire), &report) != 0) {
+        return true;
+    }
+    return (report.pending & csignal_watched()) != 0;
+}
+
 /// NOT SAFE: any thread but the wait thread.
 int csignal_borrow_begin(int64_t timeout_ns) {
     if (!csignal_engine_running()) return ESRCH;
@@ -67,11 +79,25 @@ int csignal_borrow_begin(int64_t timeout_ns) {
     block_internal();
     uint64_t word = csignal_role_load();
     CSIGNAL_INJECT("borrow.before-resume");
-    // Back within our own lease: the role is still ours and the wait thread never stirred.
+    // Back within our own lease: the role is still ours and the wait thread never stirred. A watched signal sent
+    // to the wait thread itself waits until the wait thread holds the role again (only it can take it), so every
+    // 10 ms of one streak of leases the caller looks whether one waits there; if so, it rings the wait thread,
+    // which takes the role back at once (as when the lease runs out), and it waits the ordinary way this time.
     if (csignal_role_phase(word) == CSIGNAL_ROLE_LAZY && csignal_role_borrower(word) == self &&
-        !csignal_role_reclaiming(word) && csignal_role_move(word, CSIGNAL_ROLE_LENT, self)) {
-        csignal_lease_arm(0);  // or it rings the wait thread for nothing while we wait longer than the lease
-        return became_holder(self);
+        !csignal_role_reclaiming(word)) {
+        if (csignal_now_ns() - streak_start >= STREAK_NS) {
+            if (waiter_has_own_pending()) {
+                CSIGNAL_INJECT("borrow.streak-over");
+                csignal_doorbell(atomic_load_explicit(&csignal_waiter_tid_value, memory_order_acquire));
+                restore_mask();
+                return EBUSY;
+            }
+            streak_start = csignal_now_ns();
+        }
+        if (csignal_role_move(word, CSIGNAL_ROLE_LENT, self)) {
+            csignal_lease_arm(0);  // or it rings the wait thread for nothing while we wait longer than the lease
+            return became_holder(self);
+        }
     }
     if (csignal_role_phase(word) != CSIGNAL_ROLE_HOME || csignal_role_reclaiming(word) ||
         !csignal_role_move(word, CSIGNAL_ROLE_ASKED, self)) {
@@ -85,6 +111,7 @@ int csignal_borrow_begin(int64_t timeout_ns) {
     for (;;) {
         word = csignal_role_load();
         if (csignal_role_phase(word) == CSIGNAL_ROLE_LENT && csignal_role_borrower(word) == self) {
+            streak_start = csignal_now_ns();
             return became_holder(self);
         }
         if (csignal_role_phase(word) != CSIGNAL_ROLE_ASKED) {  // refused: setup is reclaiming

@@ -22,12 +22,15 @@
 //   LENT(b)        HOME          b             -                b rings the wait thread, which takes over
 //   LENT(b)        LAZY(b)       b             no reclaim       b arms the lease timer AFTER this move
 //   LAZY(b)        LENT(b)       b             no reclaim       b is back within the lease; disarms the timer
-//   LAZY(b)        HOME          wait thread   -                lease over, a doorbell, or setup
+//   LAZY(b)        HOME          wait thread   -                lease over, a doorbell (setup, or b found a
+//                                                               signal in the wait thread's own queue)
 //   any            same+reclaim  setup         flag clear       setup rings the holder, waits for HOME
 //   any            same-reclaim  setup         flag set         setup is done
 //
 // One dequeuer at a time: the wait thread waits for watched signals only at HOME and ASKED; a borrower only at
-// LENT; at LAZY nobody does (deliveries wait in the kernel for at most the lease). Every move out of a phase is
+// LENT; at LAZY nobody does (deliveries wait in the kernel for at most the lease). A signal sent to the wait
+// thread itself can be taken only there, at HOME: a borrower back within its lease looks every 10 ms whether one
+// waits and, if so, rings the wait thread instead of resuming (borrow.c). Every move out of a phase is
 // made by the thread that dequeues in it, after its last sigwaitinfo returned, so two threads never take
 // watched signals at once and records enter the ring in the order the kernel handed them out.
 //

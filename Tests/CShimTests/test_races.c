@@ -383,3 +383,55 @@ TEST(a_thread_that_lets_a_watched_signal_in_keeps_that_choice_across_watches, 10
     join(thread);
     engine_stop();
 }
+
+typedef struct busy_borrower {
+    _Atomic int stop;
+    _Atomic int rounds;
+    _Atomic int saw_usr2;
+} busy_borrower;
+
+/// A caller that keeps the role busy: each round it queues a signal for itself and takes it with a lazy borrow,
+/// so it is always back within its lease. Bounded: it stops when told, or after five seconds.
+static void *borrow_in_a_loop(void *arg) {
+    busy_borrower *job = arg;
+    uint32_t cursor = 0, scanned = 0;
+    int64_t deadline = now_ms() + 5000;
+    for (int round = 0; !atomic_load(&job->stop) && now_ms() < deadline; round++) {
+        send_rt(SIGRTMIN + 1, round);
+        if (!borrower_next(SIGRTMIN + 1, &cursor, 1000, true)) break;
+        atomic_fetch_add(&job->rounds, 1);
+        for (uint32_t used = log_count(); scanned < used; scanned++) {
+            if (log_at(scanned).signo == SIGUSR2) atomic_store(&job->saw_usr2, 1);
+        }
+    }
+    return NULL;
+}
+
+// A watched signal sent to the wait thread itself can be taken only by the wait thread, and nothing wakes it
+// for that while a caller borrows the role. A caller that loops on next() is always back within its lease; it
+// must still give the role back once it finds a signal waiting there, and go on taking events.
+TEST(a_signal_sent_to_the_wait_thread_is_taken_while_a_caller_keeps_borrowing, 20) {
+    engine_start(0);
+    engine_watch(bit(SIGUSR2) | bit(SIGRTMIN + 1));
+    inject_sleep("borrow.streak-over", 0, 0);  // counts the hits only
+    busy_borrower job = {0};
+    pthread_t borrower = spawn(borrow_in_a_loop, &job);
+    while (atomic_load(&job.rounds) < 100) sleep_ms(1);
+    pid_t waiter = csignal_engine_waiter_tid();
+    syscall(SYS_tgkill, getpid(), waiter, SIGUSR2);
+    int64_t sent_at = now_ms();
+    int saw = wait_flag(&job.saw_usr2, 2000);
+    int rounds_then = atomic_load(&job.rounds);
+    note("recorded after %lld ms, the caller had taken %d events", (long long)(now_ms() - sent_at), rounds_then);
+    CHECK(saw == 1, "the signal sent to the wait thread is recorded within 2 s");
+    CHECK(inject_hits("borrow.streak-over") > 0, "the caller let its lease run out");
+    int64_t deadline = now_ms() + 2000;
+    while (atomic_load(&job.rounds) < rounds_then + 100 && now_ms() < deadline) sleep_ms(1);
+    int rounds_after = atomic_load(&job.rounds);
+    atomic_store(&job.stop, 1);
+    join(borrower);
+    CHECK(rounds_after >= rounds_then + 100, "the caller goes on taking events (%d, then %d)", rounds_then,
+          rounds_after);
+    CHECK(log_count_of(SIGUSR2) == 1, "recorded once");
+    engine_stop();
+}

@@ -167,6 +167,7 @@ proctype Borrower(byte me) {
         :: atomic { phase == LAZY && borrowed == me && !reclaim -> move(LENT, me) };
            lease_armed = 0;
            goto holding
+        :: phase == LAZY && borrowed == me -> db_w = 1; goto refused   /* streak over: rings, takes no lease */
         :: atomic { phase == HOME && !reclaim -> move(ASKED, me) };
            db_w = 1;
            do

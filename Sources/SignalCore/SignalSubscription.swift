@@ -1,5 +1,4 @@
 import CSignalShim
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -10,13 +9,11 @@ import Musl
 /// A subscription for code that is not async: ``next(timeout:)`` blocks the calling thread, ``drain(max:)`` takes
 /// what arrived. Made by ``SignalEngine/subscription(for:buffering:)``.
 public final class SignalSubscription: @unchecked Sendable {
-    // @unchecked: every mutable field is guarded by `mutex`, a pthread mutex paired with `condition` (the
-    // toolchain's Mutex has no condition variable).
+    // @unchecked: every mutable field is touched only inside `gate`'s calls.
     /// The signals this subscription receives.
     public let signals: SignalSet
     private weak var engine: SignalEngine?
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    private let gate = Gate()
     private var queue: EventBuffer
     private var closed = false
     /// Set by ``wake()``, consumed by the next (or current) ``next(timeout:)``.
@@ -27,42 +24,19 @@ public final class SignalSubscription: @unchecked Sendable {
         self.signals = signals
         queue = EventBuffer(policy: buffering, signals: signals.mask)
         self.engine = engine
-        mutex = .allocate(capacity: 1)
-        condition = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
-
-    private func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
     }
 
     /// Called by the pump, in ring order.
     func enqueue(_ event: SignalEvent) {
-        locked {
-            if closed { return }
-            if queue.append(event) { pthread_cond_signal(condition) }
+        gate.update {
+            if !closed { _ = queue.append(event) }
         }
     }
 
     func close() {
-        locked {
+        gate.update {
             closed = true
             queue.releaseHold()
-            pthread_cond_broadcast(condition)
         }
     }
 
@@ -81,37 +55,29 @@ public final class SignalSubscription: @unchecked Sendable {
             if let event = nextAsHolder(engine: engine, deadline: deadline) { return event }
             if isClosed || SignalSubscription.monotonicNanoseconds() >= deadline || takeWake() { return take() }
         }
-        var until = timespec()
-        until.tv_sec = Int(deadline / 1_000_000_000)
-        until.tv_nsec = Int(deadline % 1_000_000_000)
-        return locked {
-            while queue.isEmpty {
-                if closed { return nil }
-                if wakePending {
-                    wakePending = false
-                    return nil
-                }
-                if pthread_cond_timedwait(condition, mutex, &until) == ETIMEDOUT, queue.isEmpty { return nil }
-            }
-            return queue.popFirst()
+        let due = ContinuousClock.now + .nanoseconds(max(0, deadline &- SignalSubscription.monotonicNanoseconds()))
+        var event: SignalEvent? = nil
+        _ = gate.wait(due: { due }) {
+            event = queue.popFirst()
+            if event != nil || closed { return true }
+            defer { wakePending = false }
+            return wakePending
         }
+        return event
     }
 
     /// Makes the thread blocked in ``next(timeout:)`` return now, with an event if one is there, else nil; if
     /// no thread waits, the next call returns at once instead (a wake is never lost). The subscription stays
     /// open. For code that waits for signals and for something else: the other thing calls `wake()`.
     public func wake() {
-        locked {
-            wakePending = true
-            pthread_cond_broadcast(condition)
-        }
+        gate.update { wakePending = true }
         // A waiter that holds the wait role sleeps in the kernel: ring it.
         csignal_engine_wake_holder()
     }
 
     /// Consumes a pending ``wake()``.
     private func takeWake() -> Bool {
-        locked {
+        gate.read {
             defer { wakePending = false }
             return wakePending
         }
@@ -132,7 +98,7 @@ public final class SignalSubscription: @unchecked Sendable {
                 return event
             }
             let left = deadline &- SignalSubscription.monotonicNanoseconds()
-            if left <= 0 || isClosed || locked({ wakePending }) { return nil }
+            if left <= 0 || isClosed || gate.read({ wakePending }) { return nil }
             var pump = false
             let status = csignal_borrow_wait(left, &pump)
             if pump || csignal_ring_pending() > 0 { engine.pump() }
@@ -145,7 +111,7 @@ public final class SignalSubscription: @unchecked Sendable {
 
     /// The oldest untaken event, without waiting.
     private func take() -> SignalEvent? {
-        locked { queue.popFirst() }
+        gate.read { queue.popFirst() }
     }
 
     private static func monotonicNanoseconds() -> Int64 {
@@ -163,14 +129,14 @@ public final class SignalSubscription: @unchecked Sendable {
     /// Takes up to `max` events that arrived and were not taken yet, oldest first, without waiting.
     /// The engine's ``SignalEngine/drain(max:)`` takes records from the ring instead (manual delivery).
     public func drain(max: Int = .max) -> [SignalEvent] {
-        locked { queue.removeFirst(max) }
+        gate.read { queue.removeFirst(max) }
     }
 
     /// Events dropped because the buffer was full (only with a dropping ``SignalBuffering`` policy).
-    public var droppedEvents: UInt64 { locked { queue.dropped } }
+    public var droppedEvents: UInt64 { gate.read { queue.dropped } }
 
     /// Whether the subscription ended (cancelled, or the engine stopped).
-    public var isClosed: Bool { locked { closed } }
+    public var isClosed: Bool { gate.read { closed } }
 
     /// Ends the subscription: the engine stops feeding it; waiting threads wake with nil.
     public func cancel() {

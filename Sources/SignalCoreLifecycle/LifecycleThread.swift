@@ -132,3 +132,26 @@ final class LifecycleThread: TaskExecutor, @unchecked Sendable {
         }
     }
 }
+
+extension LifecycleThread {
+    /// Starts a thread named `name` that calls `answer` once per request that `signal` brings, and returns the
+    /// task that waits for them (cancel it to stop; the thread ends with it). Requests coalesce: the subscription
+    /// keeps only the newest delivery not answered yet (``SignalBuffering/bufferingNewest(_:)`` of 1), so any
+    /// number of requests that arrive while one is answered get one more answer.
+    static func answering(
+        _ signal: Signal, name: String, with answer: @escaping @Sendable () -> Void
+    ) throws(SignalError) -> Task<Void, Never> {
+        let thread = try LifecycleThread(name: name)
+        let events: SignalEvents
+        do {
+            events = try SignalEngine.shared.events(for: [signal], buffering: .bufferingNewest(1))
+        } catch {
+            thread.end()
+            throw error
+        }
+        return Task(executorPreference: thread) {
+            defer { thread.end() }
+            for await _ in events { answer() }
+        }
+    }
+}

@@ -86,18 +86,7 @@ public struct StatsReporter: Sendable {
         on signal: Signal = .sigusr1, counters: @escaping @Sendable () -> [(String, Value)],
         write: @escaping @Sendable (String) -> Void = StatsReporter.printLine
     ) throws(SignalError) -> Task<Void, Never> {
-        let thread = try LifecycleThread(name: "stats")
-        let events: SignalEvents
-        do {
-            events = try SignalEngine.shared.events(for: [signal], buffering: .bufferingNewest(1))
-        } catch {
-            thread.end()
-            throw error
-        }
-        return Task(executorPreference: thread) {
-            defer { thread.end() }
-            for await _ in events { write(self.line(counters: counters())) }
-        }
+        try LifecycleThread.answering(signal, name: "stats") { write(self.line(counters: counters())) }
     }
 
     /// Prints `line` to standard output and flushes it.

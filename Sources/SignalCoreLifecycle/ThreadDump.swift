@@ -262,22 +262,11 @@ public struct ThreadDump: Sendable, CustomStringConvertible {
     public static func start(
         on signal: Signal = .sigusr2, write: @escaping @Sendable (String) -> Void = ThreadDump.printToStandardError
     ) throws(SignalError) -> Task<Void, Never> {
-        let thread = try LifecycleThread(name: "dump")
-        let events: SignalEvents
-        do {
-            events = try SignalEngine.shared.events(for: [signal], buffering: .bufferingNewest(1))
-        } catch {
-            thread.end()
-            throw error
-        }
-        return Task(executorPreference: thread) {
-            defer { thread.end() }
-            for await _ in events {
-                do {
-                    write(try ThreadDump.capture().description)
-                } catch {
-                    write("thread dump failed: \(error)")
-                }
+        try LifecycleThread.answering(signal, name: "dump") {
+            do {
+                write(try ThreadDump.capture().description)
+            } catch {
+                write("thread dump failed: \(error)")
             }
         }
     }

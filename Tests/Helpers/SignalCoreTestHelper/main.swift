@@ -532,8 +532,11 @@ case "executor-crash":
         return values[Int(getpid() % 2) + 5]  // out of bounds: a trap
     }
     _ = crashing
-    var forever = timespec(tv_sec: 30, tv_nsec: 0)
-    nanosleep(&forever, nil)
+    // The backtracer interrupts this thread to suspend it (EINTR): sleep the rest, or this thread could exit
+    // before the crashed one re-raises its signal.
+    var left = timespec(tv_sec: 50, tv_nsec: 0)  // within the test's 60 s; the backtracer may take tens of seconds
+    var rest = timespec()
+    while nanosleep(&left, &rest) != 0, errno == EINTR { left = rest }
     fail("the job did not crash")
 
 default:

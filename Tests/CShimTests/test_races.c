@@ -123,11 +123,32 @@ TEST(a_watched_sigpipe_is_recorded_where_it_lands_and_stop_survives, 10) {
     CHECK(1, "alive after stop");
 }
 
-static void *blocked_target(void *arg) {
-    _Atomic int *state = arg;
-    atomic_store(state, 1);
-    while (atomic_load(state) != 2) sleep_ms(1);
+/// A thread that parks until released: it first lets `open` in (its own choice, if any), then publishes its tid.
+typedef struct parked {
+    uint64_t open;
+    _Atomic pid_t tid;
+    _Atomic int release;
+    pthread_t thread;
+} parked;
+
+static void *park(void *arg) {
+    parked *p = arg;
+    if (p->open != 0) unblock_signals(p->open);
+    atomic_store(&p->tid, gettid_raw());
+    while (!atomic_load(&p->release)) sleep_ms(1);
     return NULL;
+}
+
+/// Starts a parked thread and returns its tid once it runs (the test's alarm bounds the wait).
+static pid_t park_thread(parked *p) {
+    p->thread = spawn(park, p);
+    while (atomic_load(&p->tid) == 0) sleep_ms(1);
+    return atomic_load(&p->tid);
+}
+
+static void unpark_thread(parked *p) {
+    atomic_store(&p->release, 1);
+    join(p->thread);
 }
 
 // A watched signal sent to one thread that blocks it waits there; unwatch gives the thread its own mask back
@@ -135,22 +156,15 @@ static void *blocked_target(void *arg) {
 TEST(a_thread_directed_signal_is_recorded_at_unwatch_not_fatal, 10) {
     engine_start(0);
     engine_watch(bit(SIGUSR1));
-    _Atomic int state = 0;
-    pthread_t target = spawn(blocked_target, &state);
-    while (atomic_load(&state) != 1) sleep_ms(1);
-    pid_t tid = 0;
-    csignal_thread_report reports[64];
-    int found = csignal_audit(reports, 64);
-    for (int i = 0; i < found; i++)
-        if (reports[i].tid != gettid_raw() && !reports[i].is_waiter) tid = reports[i].tid;
+    parked target = {0};
+    pid_t tid = park_thread(&target);
     syscall(SYS_tgkill, getpid(), tid, SIGUSR1);
     sleep_ms(20);
     CHECK(thread_pending(tid) & bit(SIGUSR1), "pending on the thread that blocks it");
     CHECK(log_count_of(SIGUSR1) == 0, "not recorded yet");
     engine_stop();
     CHECK(log_count_of(SIGUSR1) == 1, "recorded by the handler when unwatch unblocked it");
-    atomic_store(&state, 2);
-    join(target);
+    unpark_thread(&target);
 }
 
 // The wait thread is busy (in the pump) past setup's deadline: unwatch fails, and everything is as before;
@@ -353,34 +367,19 @@ TEST(a_stale_lease_is_never_resumed, 20) {
     engine_stop();
 }
 
-static void *let_usr1_in(void *arg) {
-    _Atomic int *state = arg;
-    unblock_signals(bit(SIGUSR1));  // this thread's own choice: it takes SIGUSR1 itself (fallback handler)
-    atomic_store(state, 1);
-    while (atomic_load(state) != 2) sleep_ms(1);
-    return NULL;
-}
-
 // A thread that lets a watched signal in itself keeps that choice when a later watch spreads another signal;
 // it still blocks the new one.
 TEST(a_thread_that_lets_a_watched_signal_in_keeps_that_choice_across_watches, 10) {
     engine_start(0);
     engine_watch(bit(SIGUSR1));
-    _Atomic int state = 0;
-    pthread_t thread = spawn(let_usr1_in, &state);
-    while (atomic_load(&state) != 1) sleep_ms(1);
-    pid_t tid = 0;
-    csignal_thread_report reports[64];
-    int found = csignal_audit(reports, 64);
-    for (int i = 0; i < found; i++)
-        if (reports[i].tid != gettid_raw() && !reports[i].is_waiter) tid = reports[i].tid;
+    parked thread = {.open = bit(SIGUSR1)};  // its own choice: it takes SIGUSR1 itself (fallback handler)
+    pid_t tid = park_thread(&thread);
     engine_watch(bit(SIGUSR2));
     uint64_t blocked = thread_blocked(tid);
     CHECK(!(blocked & bit(SIGUSR1)) && (blocked & bit(SIGUSR2)), "SIGUSR1 open, SIGUSR2 blocked: %lx", blocked);
     syscall(SYS_tgkill, getpid(), tid, SIGUSR1);
     CHECK(log_wait(SIGUSR1, 1, 2000) == 1 && log_at(0).route == CSIGNAL_ROUTE_HANDLER, "it took SIGUSR1 itself");
-    atomic_store(&state, 2);
-    join(thread);
+    unpark_thread(&thread);
     engine_stop();
 }
 
